@@ -1,0 +1,7 @@
+"""Allow `python -m puppet_master`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
