@@ -1,34 +1,108 @@
-"""`python -m puppet_master ...`: command-line entry points."""
+"""`python -m puppet_master info|generate|selfcheck`: command-line entry points."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from .drags import DragDocumentError
+from .encoders import SVD_REPO, EncoderLoadError
 from .loading import CheckpointError, inspect_checkpoint
+
+DTYPES = ("auto", "fp32", "fp16", "bf16")
+USER_ERRORS = (CheckpointError, DragDocumentError, EncoderLoadError, FileNotFoundError, ValueError)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m puppet_master", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+
     info = commands.add_parser("info", help="say what a weight file or diffusers folder is")
     info.add_argument("path", help=".safetensors file or diffusers model folder")
-    selfcheck = commands.add_parser("selfcheck", help="offline check with a tiny random UNet")
+
+    generate = commands.add_parser("generate", help="image + drags -> video")
+    generate.add_argument("--image", required=True, help="first frame (RGBA alpha = object mask)")
+    generate.add_argument("--mask", help="object mask image (white = object); enables the object-centric crop")
+    generate.add_argument("--drags", required=True, help="drag document JSON (or KJNodes/ATI tracks) in image pixels")
+    generate.add_argument("--unet", required=True, help="Puppet-Master model.safetensors (or a diffusers folder)")
+    generate.add_argument("--svd", default=SVD_REPO, help="SVD img2vid diffusers folder (vae/, image_encoder/, ...)")
+    generate.add_argument("--out", required=True, help="output .mp4, .webp or .gif")
+    generate.add_argument("--steps", type=int, default=50)
+    generate.add_argument("--cfg", type=float, default=5.0, help="guidance of the last frame (max)")
+    generate.add_argument("--min-cfg", type=float, default=1.0, help="guidance of the first frame (min)")
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--frames", type=int, default=14)
+    generate.add_argument("--size", type=int, default=256, help="generated frame side in pixels (multiple of 8)")
+    generate.add_argument("--scale", type=float, default=2.2, help="crop side relative to the object's box")
+    generate.add_argument("--fps", type=float, default=7.0)
+    generate.add_argument("--decode-chunk-size", type=int, default=14, help="frames per VAE decode (memory)")
+    generate.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cuda, cuda:1, mps or cpu")
+    generate.add_argument("--dtype", choices=DTYPES, default="auto", help="UNet weights (auto: fp16 on GPU)")
+    generate.add_argument("--drags-only-negative", action="store_true", help="uncond keeps image and CLIP")
+    generate.add_argument("--crop-only", action="store_true", help="write the model's square crop, no paste-back")
+    generate.add_argument("--draw-drags", action="store_true", help="draw the drag tracks on the output")
+
+    selfcheck = commands.add_parser("selfcheck", help="offline end-to-end check with tiny random models")
+    selfcheck.add_argument("--out", default="outputs/selfcheck.mp4", help="where the generated video goes")
     selfcheck.add_argument("--frames", type=int, default=14)
     selfcheck.add_argument("--steps", type=int, default=3)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run one command; returns the process exit code."""
-    args = build_parser().parse_args(argv)
-    if args.command == "info":
-        try:
-            print(inspect_checkpoint(args.path).describe())
-        except CheckpointError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-        return 0
-    from .selfcheck import run_selfcheck
+def _generate(args: argparse.Namespace) -> None:
+    import torch
+    from PIL import Image
+    from tqdm import tqdm
 
-    return 0 if run_selfcheck(frames=args.frames, steps=args.steps) else 1
+    from .pipeline import PuppetMasterPipeline, default_device
+    from .video import draw_drags, save_video
+
+    image = Image.open(args.image)
+    image.load()
+    mask = Image.open(args.mask).convert("L") if args.mask else None
+    drags = Path(args.drags).read_text()
+    device = default_device() if args.device == "auto" else torch.device(args.device)
+    dtype = {"auto": None, "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[args.dtype]
+    pipeline = PuppetMasterPipeline.from_files(args.unet, args.svd, device=device, unet_dtype=dtype)
+    with tqdm(total=args.steps, desc="denoising", unit="step") as bar:
+        result = pipeline(
+            image,
+            drags,
+            mask,
+            frames=args.frames,
+            steps=args.steps,
+            min_guidance=args.min_cfg,
+            max_guidance=args.cfg,
+            seed=args.seed,
+            crop_scale=args.scale,
+            size=args.size,
+            negative="drags_only" if args.drags_only_negative else "official",
+            decode_chunk_size=args.decode_chunk_size,
+            callback=lambda step, total, latents: bar.update(1),
+        )
+    frames, tracks = result.frames, result.tracks
+    if not args.crop_only:
+        frames, tracks = result.on_original(image, mask), result.crop.to_original(tracks)
+    if args.draw_drags:
+        frames = draw_drags(frames, tracks)
+    written = save_video(frames, args.out, fps=args.fps)
+    print(f"wrote {written} ({len(frames)} frames, {frames.shape[2]}x{frames.shape[1]})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the process exit code (2 for bad input, with the reason on stderr)."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "info":
+            print(inspect_checkpoint(args.path).describe())
+        elif args.command == "generate":
+            _generate(args)
+        else:
+            from .selfcheck import run_selfcheck
+
+            return 0 if run_selfcheck(out=args.out, frames=args.frames, steps=args.steps) else 1
+    except USER_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,4 +1,9 @@
-"""An offline end-to-end check of the installed library with a tiny random UNet (no downloads)."""
+"""An offline end-to-end check of the installed library with tiny random models (no downloads).
+
+The tiny components are built here, saved in the layouts users have (a single-file UNet, a
+diffusers-format SVD folder) and loaded back through the normal loaders, so the check runs the same
+code paths as a real generation; the tests build their tiny models with the same functions.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,14 @@ from importlib import resources
 from pathlib import Path
 
 import torch
+from PIL import Image, ImageDraw
 
 from .loading import inspect_checkpoint, load_unet, save_unet
 from .model import PuppetMasterUNet
+
+CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
+CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
+DEMO_DRAGS = {"version": 1, "width": 96, "height": 80, "drags": [{"points": [[45, 25], [40, 15], [45, 10]]}]}
 
 
 def tiny_unet_config() -> dict:
@@ -19,42 +29,88 @@ def tiny_unet_config() -> dict:
     return json.loads(resources.files("puppet_master").joinpath("configs/tiny_unet.json").read_text())
 
 
-def linear_drags(frames: int, moves: list[tuple[float, float, float, float]], slots: int = 5) -> torch.Tensor:
-    """(1, F, slots, 4) drags moving linearly from (x0, y0) to (x1, y1), as the official demo builds them."""
-    drags = torch.zeros(1, frames, slots, 4)
-    t = torch.linspace(0, 1, frames)[:, None]
-    for slot, (x0, y0, x1, y1) in enumerate(moves):
-        start = torch.tensor([x0, y0])
-        drags[0, :, slot, :2] = start
-        drags[0, :, slot, 2:] = start * (1 - t) + torch.tensor([x1, y1]) * t
-    return drags
+def write_tiny_svd_folder(root: str | Path, seed: int = 0) -> Path:
+    """Save a tiny random SVD img2vid VAE + CLIP image encoder in the diffusers layout under `root`."""
+    from diffusers import AutoencoderKLTemporalDecoder
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    root = Path(root)
+    torch.manual_seed(seed)
+    AutoencoderKLTemporalDecoder(
+        down_block_types=("DownEncoderBlock2D",) * 4, block_out_channels=(32, 32, 32, 32), latent_channels=4
+    ).save_pretrained(root / "vae")
+    clip = CLIPVisionConfig(
+        hidden_size=32,
+        intermediate_size=37,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        patch_size=32,
+        projection_dim=32,
+    )
+    CLIPVisionModelWithProjection(clip).save_pretrained(root / "image_encoder")
+    (root / "feature_extractor").mkdir(parents=True, exist_ok=True)
+    (root / "feature_extractor" / "preprocessor_config.json").write_text(
+        json.dumps({"image_mean": CLIP_MEAN, "image_std": CLIP_STD, "crop_size": 224, "size": 224})
+    )
+    return root
 
 
-def run_selfcheck(frames: int = 14, latent_size: tuple[int, int] = (32, 32), steps: int = 3) -> bool:
-    """Save, inspect, reload and run a tiny random UNet; print what happened; True when all checks pass."""
+def demo_image(width: int = 96, height: int = 80) -> tuple[Image.Image, Image.Image]:
+    """A synthetic first frame (grey background, red box with a blue lid) and its object mask."""
+    image = Image.new("RGB", (width, height), (90, 100, 110))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((30, 30, 60, 60), fill=(200, 40, 40))
+    draw.rectangle((30, 22, 60, 29), fill=(40, 40, 200))
+    mask = Image.new("L", (width, height), 0)
+    ImageDraw.Draw(mask).rectangle((30, 22, 60, 60), fill=255)
+    return image, mask
+
+
+def _check_drag_cache(model: PuppetMasterUNet, frames: int, steps: int) -> bool:
+    from .drags import drag_tensor, parse_drag_document
+
+    latent_size = (32, 32)
+    document = parse_drag_document(DEMO_DRAGS)
+    drags = drag_tensor(document.tracks(frames), document.width, document.height)[None]
+    sample = torch.randn(1, frames, 4, *latent_size)
+    conditioning = dict(image_latents=torch.randn(1, 4, *latent_size), encoder_hidden_states=torch.randn(1, 1, 32))
+    ok = True
+    with torch.no_grad():
+        context = model.prepare_drags(drags, latent_size)
+        for step in range(steps):
+            timestep = torch.tensor(1.6 - step * 0.5)
+            cached = model(sample, timestep, drag_context=context, **conditioning)
+            same = torch.equal(cached, model(sample, timestep, drags=drags, **conditioning))
+            ok &= same and bool(torch.isfinite(cached).all())
+            print(f"UNet step {step}: output {tuple(cached.shape)}, cached drag context == uncached: {same}")
+    return ok
+
+
+def run_selfcheck(out: str | Path = "outputs/selfcheck.mp4", frames: int = 14, steps: int = 3) -> bool:
+    """Build, save, inspect and reload tiny random models, check the drag cache, then generate a video.
+
+    Returns True when every check passed; prints what it did.
+    """
+    from .pipeline import PuppetMasterPipeline
+    from .video import draw_drags, save_video
+
     torch.manual_seed(0)
     model = PuppetMasterUNet(**tiny_unet_config())
     for parameter in model.parameters():
         torch.nn.init.normal_(parameter, std=0.05)
     with tempfile.TemporaryDirectory() as folder:
-        path = save_unet(model, Path(folder) / "tiny_puppet_master.safetensors")
-        print(inspect_checkpoint(path).describe())
-        model = load_unet(path)
-    drags = linear_drags(frames, [(0.4, 0.5, 0.6, 0.45), (0.3, 0.3, 0.3, 0.2)])
-    sample = torch.randn(1, frames, 4, *latent_size)
-    conditioning = dict(image_latents=torch.randn(1, 4, *latent_size), encoder_hidden_states=torch.randn(1, 1, 32))
-    ok = True
-    with torch.no_grad():
+        unet_path = save_unet(model, Path(folder) / "tiny_puppet_master.safetensors")
+        print(inspect_checkpoint(unet_path).describe())
+        ok = _check_drag_cache(load_unet(unet_path), frames, steps)
+        pipeline = PuppetMasterPipeline.from_files(unet_path, write_tiny_svd_folder(Path(folder) / "svd"), "cpu")
+        image, mask = demo_image()
         started = time.perf_counter()
-        context = model.prepare_drags(drags, latent_size)
-        prepared = time.perf_counter()
-        for step in range(steps):
-            timestep = torch.tensor(1.6 - step * 0.5)
-            cached = model(sample, timestep, drag_context=context, **conditioning)
-            direct = model(sample, timestep, drags=drags, **conditioning)
-            same = torch.equal(cached, direct)
-            ok &= same and bool(torch.isfinite(cached).all())
-            print(f"step {step}: output {tuple(cached.shape)}, cached == uncached: {same}")
-    print(f"drag context prepared once in {prepared - started:.3f} s; {steps} steps reused it")
+        result = pipeline(image, DEMO_DRAGS, mask, frames=frames, steps=steps, size=64, seed=0)
+        seconds = time.perf_counter() - started
+    video = draw_drags(result.on_original(image, mask), result.crop.to_original(result.tracks))
+    path = save_video(video, out)
+    ok &= bool(torch.isfinite(result.frames).all()) and len(video) == frames
+    print(f"generated {len(video)} frames ({video.shape[2]}x{video.shape[1]}) in {seconds:.1f} s -> {path}")
+    print("(tiny random weights: the video shows noise, not motion; real weights: python -m puppet_master generate)")
     print("selfcheck passed" if ok else "selfcheck FAILED")
     return ok

@@ -11,6 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from puppet_master.model import PuppetMasterUNet
+from puppet_master.selfcheck import write_tiny_svd_folder
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PUPPET_MASTER_SHARED", REPO.parent / "shared"))
@@ -52,6 +53,20 @@ def unet_io() -> dict[str, torch.Tensor]:
 @pytest.fixture(scope="session")
 def drag_io() -> dict[str, torch.Tensor]:
     return load_file(shared_path("fixtures/drag_encoding_io.safetensors"))
+
+
+@pytest.fixture(scope="session")
+def tiny_svd_folder(tmp_path_factory) -> Path:
+    """A tiny random SVD img2vid folder in the real diffusers layout (vae/, image_encoder/, feature_extractor/)."""
+    return write_tiny_svd_folder(tmp_path_factory.mktemp("svd"))
+
+
+@pytest.fixture(scope="session")
+def tiny_unet_file(tiny_unet, tmp_path_factory) -> Path:
+    """The official tiny weights saved as a single file through `save_unet` (config in its metadata)."""
+    from puppet_master.loading import save_unet
+
+    return save_unet(tiny_unet, tmp_path_factory.mktemp("unet") / "tiny_puppet_master.safetensors")
 
 
 def random_drags(batch: int, frames: int, slots: int = 5, used: int = 2, seed: int = 0) -> torch.Tensor:

@@ -1,11 +1,16 @@
 """`python -m puppet_master info|selfcheck` through a real subprocess and through main()."""
 
+import json
 import subprocess
 import sys
+
+import av
+from PIL import Image
 
 from conftest import REPO
 from puppet_master.cli import main
 from puppet_master.loading import save_unet
+from puppet_master.selfcheck import demo_image
 
 
 def run_cli(*args):
@@ -29,7 +34,41 @@ def test_info_on_a_wrong_file_is_a_clear_error_not_a_traceback(tmp_path, capsys)
     assert "not a safetensors file" in error and "Traceback" not in error
 
 
-def test_selfcheck_passes():
-    result = run_cli("selfcheck", "--frames", "8", "--steps", "2")
+def test_generate_writes_a_video_at_the_original_resolution(tiny_unet_file, tiny_svd_folder, tmp_path):
+    image, mask = demo_image()
+    image.save(tmp_path / "image.png")
+    mask.save(tmp_path / "mask.png")
+    drags = {"version": 1, "width": 96, "height": 80, "drags": [{"points": [[45, 25], [40, 15], [45, 10]]}]}
+    (tmp_path / "drags.json").write_text(json.dumps(drags))
+    out = tmp_path / "video.mp4"
+    result = run_cli(
+        "generate", "--image", str(tmp_path / "image.png"), "--mask", str(tmp_path / "mask.png"),
+        "--drags", str(tmp_path / "drags.json"), "--unet", str(tiny_unet_file), "--svd", str(tiny_svd_folder),
+        "--out", str(out), "--steps", "2", "--size", "64", "--device", "cpu", "--draw-drags",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "denoising" in result.stderr and "14 frames, 96x80" in result.stdout
+    with av.open(str(out)) as container:
+        decoded = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    assert len(decoded) == 14 and decoded[0].shape == (80, 96, 3)
+
+
+def test_generate_with_bad_drags_says_why(tiny_unet_file, tiny_svd_folder, tmp_path):
+    image, _ = demo_image()
+    image.save(tmp_path / "image.png")
+    (tmp_path / "drags.json").write_text(json.dumps([[{"x": 1, "y": 1}, {"x": 500, "y": 1}]]))
+    result = run_cli(
+        "generate", "--image", str(tmp_path / "image.png"), "--drags", str(tmp_path / "drags.json"),
+        "--unet", str(tiny_unet_file), "--svd", str(tiny_svd_folder), "--out", str(tmp_path / "x.mp4"),
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "drag 1 point 2 (500, 1) is outside the 96x80 image" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_selfcheck_passes_and_writes_its_video(tmp_path):
+    out = tmp_path / "selfcheck.gif"
+    result = run_cli("selfcheck", "--frames", "8", "--steps", "2", "--out", str(out))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "selfcheck passed" in result.stdout and "cached == uncached: True" in result.stdout
+    assert "selfcheck passed" in result.stdout and "cached drag context == uncached: True" in result.stdout
+    with Image.open(out) as video:
+        assert video.n_frames == 8 and video.size == (96, 80)

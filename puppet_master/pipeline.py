@@ -1,0 +1,139 @@
+"""Image + drags -> video: crop, encode, sample, decode, with every piece swappable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .drags import DragDocument, drag_tensor, parse_drag_document
+from .encoders import SVDEncoders, load_svd_encoders
+from .image import CropTransform, object_crop, paste_back
+from .loading import load_unet
+from .model import PuppetMasterUNet
+from .sampling import Negative, StepCallback, initial_noise, sample
+from .video import to_pil
+
+LATENT_FACTOR = 8
+
+
+def default_device() -> torch.device:
+    """cuda, then mps, then cpu."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """Frames of the crop the model saw, and what is needed to map them back."""
+
+    frames: torch.Tensor
+    """(F, size, size, 3) float32 in [0, 1]."""
+    crop: CropTransform
+    tracks: np.ndarray
+    """(K, F, 2) drag positions in crop pixels."""
+    drags: torch.Tensor
+    """(F, 5, 4) the model's drag tensor."""
+
+    def images(self) -> list[Image.Image]:
+        """The frames as PIL images."""
+        return to_pil(self.frames)
+
+    def on_original(self, original: Image.Image, mask: Image.Image | np.ndarray | None = None) -> torch.Tensor:
+        """(F, H, W, 3) frames pasted back onto the original image's canvas."""
+        return paste_back(self.frames, self.crop, original, mask)
+
+
+class PuppetMasterPipeline:
+    """Puppet-Master generation: `pipeline(image, drags)` -> `GenerationResult`."""
+
+    def __init__(self, unet: PuppetMasterUNet, encoders: SVDEncoders) -> None:
+        self.unet = unet
+        self.encoders = encoders
+
+    @classmethod
+    def from_files(
+        cls,
+        unet_path: str | Path,
+        svd_path: str | Path,
+        device: torch.device | str | None = None,
+        unet_dtype: torch.dtype | None = None,
+    ) -> PuppetMasterPipeline:
+        """Load the UNet and the SVD encoders; on CUDA the encoders run in fp16 as in the official demo.
+
+        `unet_dtype` defaults to fp16 on CUDA/MPS and fp32 on CPU (pass torch.float32 for the official setup).
+        """
+        device = torch.device(device) if device is not None else default_device()
+        accelerated = device.type in ("cuda", "mps")
+        unet_dtype = unet_dtype or (torch.float16 if accelerated else torch.float32)
+        encoder_dtype = torch.float16 if device.type == "cuda" else torch.float32
+        unet = load_unet(unet_path, dtype=unet_dtype, device=device)
+        return cls(unet, load_svd_encoders(svd_path, device=device, dtype=encoder_dtype))
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        image: Image.Image,
+        drags: DragDocument | str | dict | list,
+        mask: Image.Image | np.ndarray | None = None,
+        *,
+        frames: int = 14,
+        steps: int = 50,
+        min_guidance: float = 1.0,
+        max_guidance: float = 5.0,
+        seed: int = 0,
+        crop_scale: float = 2.2,
+        size: int = 256,
+        negative: Negative = "official",
+        decode_chunk_size: int = 14,
+        callback: StepCallback | None = None,
+    ) -> GenerationResult:
+        """Generate a video of the dragged parts moving.
+
+        Args:
+            image: the first frame (RGB, or RGBA whose alpha marks the object).
+            drags: a drag document (or its JSON, or KJNodes/ATI tracks) in pixels of `image`.
+            mask: optional object mask; with a mask or alpha the object is cropped as the official demo
+                does, otherwise the image is padded to a square.
+            frames: video length (the released model was trained on 14).
+            steps, min_guidance, max_guidance, negative, callback: see `puppet_master.sampling.sample`.
+            seed: gives the same initial noise as the official demo.
+            crop_scale: square side relative to the object's bounding box (official 2.2).
+            size: side of the generated frames in pixels, a multiple of 8 (official 256).
+            decode_chunk_size: frames decoded per VAE call; lower it to save memory.
+        """
+        if size % LATENT_FACTOR:
+            raise ValueError(f"size must be a multiple of {LATENT_FACTOR}, got {size}")
+        if frames < 2 or decode_chunk_size < 1:
+            raise ValueError(f"frames must be >= 2 and decode_chunk_size >= 1, got {frames} and {decode_chunk_size}")
+        if isinstance(drags, DragDocument):
+            document = drags if (drags.width, drags.height) == image.size else drags.scaled_to(*image.size)
+        else:
+            document = parse_drag_document(drags, image.size)
+        cropped, crop = object_crop(image, mask, scale=crop_scale, size=size)
+        tracks = crop.to_crop(document.tracks(frames))
+        model_drags = drag_tensor(tracks, size, size)
+        pixels = torch.from_numpy(np.asarray(cropped, dtype=np.float32) / 255).permute(2, 0, 1)[None]
+        image_latents = self.encoders.vae.encode(pixels)
+        embedding = self.encoders.image_encoder.embed(pixels)
+        noise = initial_noise(seed, frames, (size // LATENT_FACTOR, size // LATENT_FACTOR))
+        latents = sample(
+            self.unet,
+            noise,
+            image_latents,
+            embedding,
+            model_drags[None],
+            steps=steps,
+            min_guidance=min_guidance,
+            max_guidance=max_guidance,
+            negative=negative,
+            callback=callback,
+        )
+        video = self.encoders.vae.decode(latents[0], decode_chunk_size)
+        return GenerationResult(frames=video.permute(0, 2, 3, 1).cpu(), crop=crop, tracks=tracks, drags=model_drags)

@@ -1,0 +1,139 @@
+"""The official sampler: EDM Euler on SVD's Karras schedule with per-frame classifier-free guidance.
+
+The drag context is prepared once; per-step scalars are host floats and per-step tensors live on the
+device before the loop starts, so the loop itself never waits on the device.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Literal
+
+import torch
+
+from .model import PuppetMasterUNet
+
+Negative = Literal["official", "drags_only"]
+StepCallback = Callable[[int, int, torch.Tensor], "bool | None"]
+
+
+class GenerationCancelled(RuntimeError):
+    """Raised when the step callback returns False: sampling stopped cleanly."""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Noise levels sigma_0 > ... > sigma_{n-1} > sigma_n = 0 and the model timesteps 0.25 ln sigma."""
+
+    sigmas: torch.Tensor
+    timesteps: torch.Tensor
+    init_noise_sigma: float
+
+
+@lru_cache(maxsize=1)
+def scheduler_config() -> dict:
+    """SVD img2vid's EulerDiscreteScheduler config, shipped with the package (never downloaded)."""
+    return json.loads(resources.files("puppet_master").joinpath("configs/svd_scheduler.json").read_text())
+
+
+def karras_schedule(steps: int) -> Schedule:
+    """The exact schedule diffusers' EulerDiscreteScheduler gives SVD img2vid for `steps` steps."""
+    from diffusers import EulerDiscreteScheduler
+
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    scheduler = EulerDiscreteScheduler.from_config(scheduler_config())
+    scheduler.set_timesteps(steps)
+    return Schedule(scheduler.sigmas.float(), scheduler.timesteps.float(), float(scheduler.init_noise_sigma))
+
+
+def initial_noise(seed: int, frames: int, latent_size: tuple[int, int]) -> torch.Tensor:
+    """The official demo's noise for `seed` (torch.manual_seed(seed); torch.randn((1, F, 4, h, w)) on CPU),
+    drawn from a private generator so the global RNG is left alone."""
+    generator = torch.Generator().manual_seed(int(seed))
+    return torch.randn((1, frames, 4, *latent_size), generator=generator)
+
+
+def guidance_scales(min_guidance: float, max_guidance: float, frames: int) -> torch.Tensor:
+    """(1, F, 1, 1, 1) per-frame guidance linspace(min, max, F): frame 0 is unguided by default."""
+    return torch.linspace(min_guidance, max_guidance, frames).view(1, frames, 1, 1, 1)
+
+
+def sample(
+    unet: PuppetMasterUNet,
+    noise: torch.Tensor,
+    image_latents: torch.Tensor,
+    image_embedding: torch.Tensor,
+    drags: torch.Tensor,
+    *,
+    steps: int = 50,
+    min_guidance: float = 1.0,
+    max_guidance: float = 5.0,
+    negative: Negative = "official",
+    callback: StepCallback | None = None,
+) -> torch.Tensor:
+    """Denoise `noise` into video latents (0.18215-scaled space), as the official `sample_from_noise`.
+
+    Args:
+        noise: (1, F, 4, h, w) standard normal noise (see `initial_noise`).
+        image_latents: (1, 4, h, w) unscaled VAE posterior mean of the conditioning frame.
+        image_embedding: (1, 1, D) CLIP image embedding.
+        drags: (1, F, K, 4) model drags.
+        steps: Euler steps.
+        min_guidance, max_guidance: per-frame guidance ramp; no guidance batch when max_guidance <= 1.
+        negative: 'official' zeroes image latent, CLIP embedding and drags in the unconditional half
+            (the released demo); 'drags_only' zeroes only the drags (the training-time dropout).
+        callback: called after every step with (step_index, steps, latents); returning False stops
+            sampling with `GenerationCancelled`.
+
+    Returns:
+        (1, F, 4, h, w) float32 latents.
+    """
+    if negative not in ("official", "drags_only"):
+        raise ValueError(f"negative must be 'official' or 'drags_only', got {negative!r}")
+    parameter = next(unet.parameters())
+    device, dtype = parameter.device, parameter.dtype
+    frames, latent_size = noise.shape[1], tuple(noise.shape[-2:])
+    schedule = karras_schedule(steps)
+    sigmas = schedule.sigmas.tolist()
+    timesteps = schedule.timesteps.to(device)
+
+    guided = max_guidance > 1
+    image_latents = image_latents.to(device=device, dtype=dtype)
+    image_embedding = image_embedding.to(device=device, dtype=dtype)
+    drags = drags.to(device=device, dtype=torch.float32)
+    if guided:
+        keep_image = negative == "drags_only"
+        image_latents = torch.cat([image_latents, image_latents if keep_image else torch.zeros_like(image_latents)])
+        image_embedding = torch.cat(
+            [image_embedding, image_embedding if keep_image else torch.zeros_like(image_embedding)]
+        )
+        drags = torch.cat([drags, torch.zeros_like(drags)])
+        scales = guidance_scales(min_guidance, max_guidance, frames).to(device)
+    context = unet.prepare_drags(drags, latent_size)
+
+    latents = noise.to(device=device, dtype=torch.float32) * schedule.init_noise_sigma
+    for index in range(steps):
+        sigma, sigma_next = sigmas[index], sigmas[index + 1]
+        model_input = latents / ((sigma**2 + 1) ** 0.5)
+        if guided:
+            model_input = torch.cat([model_input, model_input])
+        output = unet(
+            model_input.to(dtype),
+            timesteps[index],
+            image_latents=image_latents,
+            encoder_hidden_states=image_embedding,
+            drag_context=context,
+        ).float()
+        if guided:
+            conditional, unconditional = output.chunk(2)
+            output = unconditional + scales * (conditional - unconditional)
+        denoised = output * (-sigma / (sigma**2 + 1) ** 0.5) + latents / (sigma**2 + 1)
+        latents = latents + (latents - denoised) / sigma * (sigma_next - sigma)
+        if callback is not None and callback(index, steps, latents) is False:
+            raise GenerationCancelled(f"sampling stopped by the callback after step {index + 1} of {steps}")
+    return latents

@@ -1,0 +1,104 @@
+"""The drag document: parsing, validation errors, resampling and the model's drag tensor."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from puppet_master.drags import DragDocumentError, drag_tensor, parse_drag_document, resample_path
+
+
+def document(*drags, width=256, height=256):
+    return {"version": 1, "width": width, "height": height, "drags": [{"points": d} for d in drags]}
+
+
+def test_two_point_drag_is_the_official_linear_interpolation():
+    doc = parse_drag_document(document([[64, 96], [128, 32]]))
+    tensor = drag_tensor(doc.tracks(14), 256, 256)
+    start, end = torch.tensor([0.25, 0.375]), torch.tensor([0.5, 0.125])
+    t = torch.arange(14, dtype=torch.float32)[:, None] / 13
+    assert tensor.shape == (14, 5, 4) and tensor.dtype == torch.float32
+    assert torch.equal(tensor[:, 0, :2], start.expand(14, 2))
+    assert torch.allclose(tensor[:, 0, 2:], start * (1 - t) + end * t, atol=1e-7, rtol=0)
+    assert torch.equal(tensor[0, 0, 2:], start) and torch.equal(tensor[-1, 0, 2:], end)
+    assert tensor[:, 1:].eq(0).all()
+
+
+def test_polyline_moves_at_constant_speed():
+    track = resample_path([(0, 0), (10, 0), (10, 10)], 5)
+    assert np.allclose(track, [[0, 0], [5, 0], [10, 0], [10, 5], [10, 10]])
+
+
+def test_times_control_when_each_point_is_reached():
+    track = resample_path([(0, 0), (10, 0), (10, 10)], 5, times=[0, 0.25, 1])
+    assert np.allclose(track[1], [10, 0])
+    assert np.allclose(track[3], [10, 20 / 3])
+    late_start = resample_path([(0, 0), (8, 0)], 5, times=[0.5, 1.0])
+    assert np.allclose(late_start[:, 0], [0, 0, 0, 4, 8])
+
+
+def test_static_drag_stays_put():
+    assert np.allclose(resample_path([(5, 7), (5, 7)], 4), [[5, 7]] * 4)
+
+
+def test_kjnodes_tracks_are_accepted():
+    tracks = [[{"x": 10, "y": 20}, {"x": 30, "y": 40}], [{"x": 50, "y": 60}, {"x": 70, "y": 60}, {"x": 90, "y": 60}]]
+    doc = parse_drag_document(json.dumps(tracks), image_size=(100, 80))
+    assert (doc.width, doc.height) == (100, 80) and len(doc.drags) == 2
+    assert doc.drags[1].points[-1] == (90.0, 60.0)
+    single = parse_drag_document([{"x": 1, "y": 2}, {"x": 3, "y": 4}], image_size=(10, 10))
+    assert len(single.drags) == 1
+
+
+def test_document_drawn_on_another_size_is_rescaled():
+    doc = parse_drag_document(document([[50, 50], [100, 25]], width=200, height=100), image_size=(400, 200))
+    assert doc.drags[0].points == ((100.0, 100.0), (200.0, 50.0))
+
+
+def test_round_trip_through_json():
+    raw = {"version": 1, "width": 64, "height": 48, "drags": [{"points": [[1, 2], [3, 4]], "times": [0, 1]}]}
+    assert parse_drag_document(json.dumps(raw)).to_json() == raw
+
+
+def test_empty_document_means_no_drags():
+    doc = parse_drag_document("", image_size=(32, 16))
+    assert doc.drags == () and drag_tensor(doc.tracks(14), 32, 16).eq(0).all()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (document(*[[[10, 10], [20, 20]]] * 6), "6 drags given but the model takes at most 5: remove 1"),
+        (document([[10, 10], [20, 20]], [[10, 10], [20, 20], [300, 20]]), r"drag 2 point 3 \(300, 20\) is outside"),
+        (document([[10, 10], [-1, 20]]), "drag 1 point 2 .* outside the 256x256 image"),
+        (document([[10, math.nan], [20, 20]]), "drag 1 point 1 y must be a finite number"),
+        (document([[10, "a"], [20, 20]]), "drag 1 point 1 y must be a number, got str"),
+        (document([[10, 10]]), "drag 1 needs at least 2 points"),
+        (document([]), "drag 1 needs at least 2 points"),
+        (document([[0, 0], [20, 20]]), r"drag 1 starts exactly at the image corner \(0, 0\)"),
+        (document([[10, 10, 3], [20, 20]]), r"drag 1 point 1 must be \[x, y\]"),
+        ({**document(), "version": 2}, '"version" must be 1'),
+        ({**document(), "width": 0}, '"width" must be a positive whole number'),
+        ({**document(), "drags": "none"}, '"drags" must be a list'),
+        ("{not json", "not valid JSON"),
+        (42, "must be a JSON object or a list of tracks"),
+        (
+            {"version": 1, "width": 9, "height": 9, "drags": [{"points": [[1, 1], [2, 2]], "times": [0.5, 0.2]}]},
+            "drag 1 times must be non-decreasing",
+        ),
+        (
+            {"version": 1, "width": 9, "height": 9, "drags": [{"points": [[1, 1], [2, 2]], "times": [0, 0.5, 1]}]},
+            "drag 1 times must be a list of 2 numbers",
+        ),
+    ],
+)
+def test_bad_documents_name_the_problem(data, message):
+    with pytest.raises(DragDocumentError, match=message):
+        parse_drag_document(data if isinstance(data, str | int) else json.dumps(data))
+
+
+def test_tracks_need_the_image_size():
+    with pytest.raises(DragDocumentError, match="tracks carry no image size"):
+        parse_drag_document([[{"x": 1, "y": 2}, {"x": 3, "y": 4}]])
