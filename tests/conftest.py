@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -67,6 +69,22 @@ def tiny_unet_file(tiny_unet, tmp_path_factory) -> Path:
     from puppet_master.loading import save_unet
 
     return save_unet(tiny_unet, tmp_path_factory.mktemp("unet") / "tiny_puppet_master.safetensors")
+
+
+@contextmanager
+def counting_drag_embedding_calls(model: PuppetMasterUNet) -> Iterator[list[int]]:
+    """Count forward calls of the model's DragEmbedding CNNs (15 in the real and tiny models) while inside."""
+    calls: list[int] = []
+    hooks = [
+        conv.register_forward_hook(lambda *_: calls.append(1))
+        for block in model.drag_blocks().values()
+        for conv in block.flow_convs
+    ]
+    try:
+        yield calls
+    finally:
+        for hook in hooks:
+            hook.remove()
 
 
 def random_drags(batch: int, frames: int, slots: int = 5, used: int = 2, seed: int = 0) -> torch.Tensor:

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from conftest import random_drags
+from conftest import counting_drag_embedding_calls, random_drags
 from puppet_master.model import PuppetMasterUNet
 from puppet_master.model.attention import AllToFirstAttnProcessor
 
@@ -30,21 +30,11 @@ def test_cached_drag_context_gives_identical_output(tiny_unet):
 
 
 def test_cached_context_skips_all_drag_embedding_work(tiny_unet):
-    calls = []
-    hooks = [
-        conv.register_forward_hook(lambda *_: calls.append(1))
-        for block in tiny_unet.drag_blocks().values()
-        for conv in block.flow_convs
-    ]
-    try:
-        with torch.no_grad():
-            context = tiny_unet.prepare_drags(random_drags(1, 14), (32, 32))
-            assert len(calls) == 15
-            for _ in range(3):
-                tiny_unet(**inputs(1, 14, 32, 32), drag_context=context)
-    finally:
-        for hook in hooks:
-            hook.remove()
+    with torch.no_grad(), counting_drag_embedding_calls(tiny_unet) as calls:
+        context = tiny_unet.prepare_drags(random_drags(1, 14), (32, 32))
+        assert len(calls) == 15
+        for _ in range(3):
+            tiny_unet(**inputs(1, 14, 32, 32), drag_context=context)
     assert len(calls) == 15
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import random_drags, shared_path
+from conftest import counting_drag_embedding_calls, random_drags, shared_path
 from puppet_master.sampling import GenerationCancelled, guidance_scales, initial_noise, karras_schedule, sample
 
 RUNS = {"steps4_maxg3": (4, 3.0), "steps3_maxg1": (3, 1.0)}
@@ -74,17 +74,8 @@ def test_callback_sees_every_step_and_can_stop_cleanly(tiny_unet):
 
 @torch.no_grad()
 def test_drag_work_is_done_once_per_generation(tiny_unet):
-    calls = []
-    hooks = [
-        conv.register_forward_hook(lambda *_: calls.append(1))
-        for block in tiny_unet.drag_blocks().values()
-        for conv in block.flow_convs
-    ]
-    try:
+    with counting_drag_embedding_calls(tiny_unet) as calls:
         sample(tiny_unet, *tiny_inputs(), steps=4)
-    finally:
-        for hook in hooks:
-            hook.remove()
     assert len(calls) == 15
 
 
