@@ -6,11 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
+import torch
+
 from .drags import DragDocumentError
 from .encoders import SVD_REPO, EncoderLoadError
 from .loading import CheckpointError, inspect_checkpoint
 
 DTYPES = ("auto", "fp32", "fp16", "bf16")
+DTYPE_NAMES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 USER_ERRORS = (CheckpointError, DragDocumentError, EncoderLoadError, FileNotFoundError, ValueError)
 
 
@@ -43,6 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--crop-only", action="store_true", help="write the model's square crop, no paste-back")
     generate.add_argument("--draw-drags", action="store_true", help="draw the drag tracks on the output")
 
+    bench = commands.add_parser("bench", help="speed, memory and FLOPs: ours vs the official per-step drag work")
+    bench.add_argument("--size", choices=("tiny", "full"), default="tiny", help="full = 1.68B params, random weights")
+    bench.add_argument("--frames", type=int, default=14)
+    bench.add_argument("--latent", type=int, default=32, help="latent side (32 = 256 px)")
+    bench.add_argument("--steps", type=int, default=4, help="denoising steps of the timed generation")
+    bench.add_argument("--repeats", type=int, default=3, help="timed UNet steps (median)")
+    bench.add_argument("--device", default="auto")
+    bench.add_argument("--dtype", choices=DTYPES[1:], default="fp32")
+    bench.add_argument("--json", default="outputs/bench.json", help="where the JSON report goes")
+
     selfcheck = commands.add_parser("selfcheck", help="offline end-to-end check with tiny random models")
     selfcheck.add_argument("--out", default="outputs/selfcheck.mp4", help="where the generated video goes")
     selfcheck.add_argument("--frames", type=int, default=14)
@@ -51,7 +64,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _generate(args: argparse.Namespace) -> None:
-    import torch
     from PIL import Image
     from tqdm import tqdm
 
@@ -63,7 +75,7 @@ def _generate(args: argparse.Namespace) -> None:
     mask = Image.open(args.mask).convert("L") if args.mask else None
     drags = Path(args.drags).read_text()
     device = default_device() if args.device == "auto" else torch.device(args.device)
-    dtype = {"auto": None, "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[args.dtype]
+    dtype = DTYPE_NAMES.get(args.dtype)
     pipeline = PuppetMasterPipeline.from_files(args.unet, args.svd, device=device, unet_dtype=dtype)
     with tqdm(total=args.steps, desc="denoising", unit="step") as bar:
         result = pipeline(
@@ -90,6 +102,29 @@ def _generate(args: argparse.Namespace) -> None:
     print(f"wrote {written} ({len(frames)} frames, {frames.shape[2]}x{frames.shape[1]})")
 
 
+def _bench(args: argparse.Namespace) -> None:
+    from .bench import run_bench, write_report
+    from .pipeline import default_device
+
+    report = run_bench(
+        size=args.size,
+        frames=args.frames,
+        latent=args.latent,
+        steps=args.steps,
+        repeats=args.repeats,
+        device=default_device() if args.device == "auto" else torch.device(args.device),
+        dtype=DTYPE_NAMES[args.dtype],
+    )
+    setup = report.setup
+    print(
+        f"{setup['size']} UNet ({setup['parameters']:,} parameters), {setup['frames']} frames, latent "
+        f"{setup['latent']}x{setup['latent']}, CFG batch 2, {setup['device']} {setup['dtype']}, "
+        f"{setup['threads']} threads, torch {setup['torch']}"
+    )
+    print(report.table())
+    print(f"wrote {write_report(report, args.json)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the process exit code (2 for bad input, with the reason on stderr)."""
     args = build_parser().parse_args(argv)
@@ -98,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
             print(inspect_checkpoint(args.path).describe())
         elif args.command == "generate":
             _generate(args)
+        elif args.command == "bench":
+            _bench(args)
         else:
             from .selfcheck import run_selfcheck
 

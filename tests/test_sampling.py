@@ -80,6 +80,16 @@ def test_drag_work_is_done_once_per_generation(tiny_unet):
 
 
 @torch.no_grad()
+def test_reference_path_without_the_drag_cache_gives_the_same_latents(tiny_unet):
+    inputs = tiny_inputs()
+    cached = sample(tiny_unet, *inputs, steps=2)
+    with counting_drag_embedding_calls(tiny_unet) as calls:
+        uncached = sample(tiny_unet, *inputs, steps=2, reuse_drag_context=False)
+    assert torch.equal(cached, uncached)
+    assert len(calls) == 2 * 15
+
+
+@torch.no_grad()
 def test_drags_only_negative_keeps_image_and_clip_in_the_unconditional_half(tiny_unet):
     inputs = tiny_inputs()
     official = sample(tiny_unet, *inputs, steps=2)

@@ -1,0 +1,1 @@
+"""Puppet-Master training recipe, data pipeline and evaluation (see training/README.md)."""
