@@ -1,0 +1,165 @@
+"""The training recipe on CPU with the tiny model and a synthetic dataset written here."""
+
+import json
+
+import pytest
+import torch
+from diffusers import UNetSpatioTemporalConditionModel
+
+from puppet_master.loading import SVD_ARCHITECTURE_KEYS, load_unet, unet_from_svd
+from puppet_master.selfcheck import tiny_unet_config
+from training.dataset import DEFAULT_MIXTURE, ClipDataset, MixtureSampler, mixture_group, tracks_to_drags, write_clip
+from training.ema import EMA
+from training.loss import draw_noise, edm_loss
+from training.train import parse_config
+from training.trainer import EXPORT_NAME, TrainConfig, Trainer
+
+FRAMES, LATENT = 4, 8
+DRAG_MODULES = {"drag_embedder_out_channels": [8, 16, 16]}
+CATEGORIES = [("drag_a_move", "Laptop"), ("objaverse", "Human-Shape"), ("objaverse", "Animals"), ("objaverse", "Car")]
+
+
+@pytest.fixture(scope="module")
+def svd_unet_folder(tmp_path_factory):
+    config = tiny_unet_config()
+    torch.manual_seed(0)
+    stock = UNetSpatioTemporalConditionModel(**{k: config[k] for k in SVD_ARCHITECTURE_KEYS if k != "sample_size"})
+    folder = tmp_path_factory.mktemp("svd_unet") / "unet"
+    stock.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def dataset_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("clips")
+    generator = torch.Generator().manual_seed(0)
+    for index, (source, category) in enumerate(CATEGORIES * 2):
+        start = torch.rand(2, 1, 2, generator=generator) * 48 + 8
+        tracks = start + torch.linspace(0, 6, FRAMES).view(1, FRAMES, 1)
+        tensors = {
+            "latent_mean": torch.randn(FRAMES, 4, LATENT, LATENT, generator=generator) * 3,
+            "latent_std": torch.rand(FRAMES, 4, LATENT, LATENT, generator=generator) * 0.1,
+            "cond_latent": torch.randn(4, LATENT, LATENT, generator=generator) * 3,
+            "embedding": torch.randn(1, 32, generator=generator),
+            "tracks": tracks,
+        }
+        metadata = {"source": source, "category": category, "source_id": f"id{index}", "view": 0, "size": 64}
+        write_clip(root / source / f"{index:05d}.safetensors", tensors, metadata)
+    return root
+
+
+def test_dataset_reads_clips_and_groups(dataset_root):
+    dataset = ClipDataset(dataset_root)
+    assert len(dataset) == 8
+    assert {name: len(members) for name, members in dataset.groups().items()} == {
+        "drag_a_move": 2, "human_shape": 2, "animals": 2, "other": 2,
+    }  # fmt: skip
+    example = dataset.example(0, torch.Generator().manual_seed(1))
+    assert example.latents.shape == (FRAMES, 4, LATENT, LATENT) and example.drags.shape == (FRAMES, 5, 4)
+    assert example.drags[:, 2:].eq(0).all() and torch.equal(example.drags[0, :2, :2], example.drags[0, :2, 2:])
+    with pytest.raises(ValueError, match="missing latent_std, cond_latent, embedding, tracks"):
+        write_clip(dataset_root / "bad.safetensors", {"latent_mean": torch.zeros(1)}, {})
+
+
+def test_tracks_become_official_drags():
+    tracks = torch.tensor([[[64.0, 32.0], [96.0, 64.0]]])
+    drags = tracks_to_drags(tracks, 128)
+    assert torch.equal(drags[:, 0], torch.tensor([[0.5, 0.25, 0.5, 0.25], [0.5, 0.25, 0.75, 0.5]]))
+    assert mixture_group({"source": "objaverse", "category": "Daily-Used"}) == "daily_used"
+
+
+def test_mixture_sampler_hits_its_proportions():
+    groups = {name: list(range(i * 10, i * 10 + 10)) for i, name in enumerate(DEFAULT_MIXTURE)}
+    sampler = MixtureSampler(groups, DEFAULT_MIXTURE, seed=3)
+    draws = [sampler(n) for n in range(20000)]
+    for i, (name, weight) in enumerate(DEFAULT_MIXTURE.items()):
+        share = sum(i * 10 <= d < i * 10 + 10 for d in draws) / len(draws)
+        assert share == pytest.approx(weight, abs=0.012), name
+    assert [sampler(n) for n in range(50)] == draws[:50]
+    partial = MixtureSampler({"drag_a_move": [0], "other": [1]}, DEFAULT_MIXTURE, seed=0)
+    share = sum(partial(n) == 0 for n in range(9000)) / 9000
+    assert share == pytest.approx(0.3 / 0.45, abs=0.02)
+    with pytest.raises(ValueError, match="unknown mixture groups"):
+        MixtureSampler(groups, {"cars": 1.0}, seed=0)
+
+
+def test_ema_update_is_exact():
+    model = torch.nn.Linear(3, 2)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]))
+    ema = EMA(model, decay=0.75)
+    with torch.no_grad():
+        model.weight.add_(2.0)
+    ema.update(model)
+    assert torch.equal(ema.shadow["weight"], torch.tensor([[1.5, 2.5, 3.5], [4.5, 5.5, 6.5]]))
+    live, averaged = model.weight.detach().clone(), ema.shadow["weight"].clone()
+    with ema.swapped_into(model):
+        assert torch.equal(model.weight, averaged)
+    assert torch.equal(model.weight, live) and torch.equal(ema.shadow["weight"], averaged)
+
+
+def test_loss_falls_when_overfitting_a_fixed_batch(dataset_root, svd_unet_folder):
+    torch.manual_seed(0)
+    model = unet_from_svd(svd_unet_folder, config=DRAG_MODULES).train()
+    example = ClipDataset(dataset_root).example(1, torch.Generator().manual_seed(0))
+    batch = [t[None] for t in (example.latents, example.cond_latent, example.embedding, example.drags)]
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(12):
+        draw = draw_noise(batch[0].shape, torch.Generator().manual_seed(5), drop_prob=0.0)
+        loss = edm_loss(model, *batch, draw)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def config_for(root, init, output, **overrides):
+    values = dict(
+        data=[str(root)], output=str(output), init=str(init), unet_config=DRAG_MODULES, steps=4,
+        effective_batch=2, batch_size=1, learning_rate=1e-4, gradient_checkpointing=False, checkpoint_every=2,
+        sample_every=0, seed=7,
+    )  # fmt: skip
+    return TrainConfig(**{**values, **overrides})
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(dataset_root, svd_unet_folder, tmp_path):
+    straight = Trainer(config_for(dataset_root, svd_unet_folder, tmp_path / "a"))
+    straight.fit()
+    Trainer(config_for(dataset_root, svd_unet_folder, tmp_path / "b", steps=2)).fit()
+    resumed = Trainer(config_for(dataset_root, svd_unet_folder, tmp_path / "b"))
+    assert resumed.step == 2
+    resumed.fit()
+    for (name, a), (_, b) in zip(
+        straight.unwrapped.named_parameters(), resumed.unwrapped.named_parameters(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    assert all(torch.equal(straight.ema.shadow[k], resumed.ema.shadow[k]) for k in straight.ema.shadow)
+    assert sorted(p.name for p in (tmp_path / "a" / "checkpoints").iterdir()) == ["step_0000002", "step_0000004"]
+
+
+def test_exported_ema_weights_load_strictly(dataset_root, svd_unet_folder, tmp_path):
+    trainer = Trainer(config_for(dataset_root, svd_unet_folder, tmp_path / "run", steps=1, checkpoint_every=1))
+    exported = trainer.fit()
+    assert exported == tmp_path / "run" / EXPORT_NAME
+    loaded = load_unet(exported)
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in trainer.ema.shadow.items())
+    assert loaded.config.drag_embedder_out_channels == [8, 16, 16]
+
+
+def test_periodic_sample_video(dataset_root, svd_unet_folder, tiny_svd_folder, tmp_path):
+    config = config_for(dataset_root, svd_unet_folder, tmp_path / "run", steps=1, sample_every=1, sample_steps=2)
+    config.svd = str(tiny_svd_folder)
+    Trainer(config).fit()
+    assert (tmp_path / "run" / "samples" / "step_0000001.mp4").stat().st_size > 0
+
+
+def test_config_errors_are_clear(dataset_root, svd_unet_folder, tmp_path):
+    with pytest.raises(ValueError, match="effective_batch 3 is not a multiple"):
+        config_for(dataset_root, svd_unet_folder, tmp_path, effective_batch=3, batch_size=2).accumulation_steps(1)
+    config_file = tmp_path / "train.json"
+    config_file.write_text(json.dumps({"data": ["x"], "output": "o", "init": "i", "steps": 9}))
+    assert parse_config(["--config", str(config_file), "--steps", "3"]).steps == 3
+    with pytest.raises(SystemExit):
+        parse_config(["--data", "x"])
