@@ -64,9 +64,14 @@ class DiffusersVideoAutoencoder:
         self.vae = vae
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
+        return self.posterior(images)[0]
+
+    def posterior(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 3, H, W) in [0, 1] -> unscaled posterior mean and std, float32 (training precompute)."""
         parameter = next(self.vae.parameters())
         pixels = (images * 2 - 1).to(device=parameter.device, dtype=parameter.dtype)
-        return self.vae.encode(pixels).latent_dist.mean.float()
+        posterior = self.vae.encode(pixels).latent_dist
+        return posterior.mean.float(), posterior.std.float()
 
     def decode(self, latents: torch.Tensor, chunk_size: int) -> torch.Tensor:
         parameter = next(self.vae.parameters())
