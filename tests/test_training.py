@@ -1,11 +1,18 @@
 """The training recipe on CPU with the tiny model and a synthetic dataset written here."""
 
 import json
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import asdict
 
 import pytest
 import torch
 from diffusers import UNetSpatioTemporalConditionModel
+from safetensors.torch import load_file
 
+from conftest import REPO
 from puppet_master.loading import SVD_ARCHITECTURE_KEYS, load_unet, unet_from_svd
 from puppet_master.selfcheck import tiny_unet_config
 from training.dataset import DEFAULT_MIXTURE, ClipDataset, MixtureSampler, mixture_group, tracks_to_drags, write_clip
@@ -153,6 +160,41 @@ def test_periodic_sample_video(dataset_root, svd_unet_folder, tiny_svd_folder, t
     config.svd = str(tiny_svd_folder)
     Trainer(config).fit()
     assert (tmp_path / "run" / "samples" / "step_0000001.mp4").stat().st_size > 0
+
+
+def test_two_processes_train_exactly_like_one_process_with_accumulation(dataset_root, svd_unet_folder, tmp_path):
+    """`accelerate launch` with 2 CPU processes (gloo on loopback) = 1 process accumulating 2 micro-batches."""
+    config = asdict(config_for(dataset_root, svd_unet_folder, tmp_path, steps=2, checkpoint_every=2))
+    config_file = tmp_path / "train.json"
+    config_file.write_text(json.dumps({k: v for k, v in config.items() if k != "output"}))
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    train = ["-m", "training.train", "--config", str(config_file), "--output"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    launch = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--num_processes",
+        "2",
+        "--cpu",
+        "--num_machines",
+        "1",
+    ]
+    launch += ["--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", port]
+    runs = {
+        "one": [sys.executable, *train, str(tmp_path / "one")],
+        "two": [*launch, *train, str(tmp_path / "two")],
+    }
+    for name, command in runs.items():
+        result = subprocess.run(command, env=environment, cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, name + result.stderr[-3000:]
+    one, two = (load_file(str(tmp_path / run / "checkpoints" / "step_0000002" / "model.safetensors")) for run in runs)
+    initial = unet_from_svd(svd_unet_folder, config=DRAG_MODULES)
+    assert one.keys() == two.keys()
+    assert all(torch.equal(one[k], two[k]) for k in one)
+    assert not torch.equal(one["conv_in.weight"], initial.state_dict()["conv_in.weight"])
 
 
 def test_config_errors_are_clear(dataset_root, svd_unet_folder, tmp_path):
