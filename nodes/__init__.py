@@ -1,7 +1,28 @@
-"""ComfyUI node adapters over the `puppet_master` library (the nodes land with the node-pack issue).
+"""ComfyUI node adapters over the `puppet_master` library (classic V1 nodes, category "Puppet-Master").
 
-Nothing here imports ComfyUI at import time; `comfy_env.py` will be the only module that touches it.
+Nothing here imports ComfyUI at import time; `comfy_env.py` is the only module that touches it.
 """
 
-NODE_CLASS_MAPPINGS: dict[str, type] = {}
-NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}
+from .crop_nodes import PuppetMasterPasteBack, PuppetMasterPrepareImage
+from .drag_nodes import PuppetMasterDrags, PuppetMasterDrawDrags
+from .loaders import PuppetMasterLoader, PuppetMasterSVDEncoders
+from .sampler import PuppetMasterSampler
+
+NODE_CLASS_MAPPINGS: dict[str, type] = {
+    "PuppetMasterLoader": PuppetMasterLoader,
+    "PuppetMasterSVDEncoders": PuppetMasterSVDEncoders,
+    "PuppetMasterDrags": PuppetMasterDrags,
+    "PuppetMasterPrepareImage": PuppetMasterPrepareImage,
+    "PuppetMasterSampler": PuppetMasterSampler,
+    "PuppetMasterPasteBack": PuppetMasterPasteBack,
+    "PuppetMasterDrawDrags": PuppetMasterDrawDrags,
+}
+NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {
+    "PuppetMasterLoader": "Puppet-Master Loader",
+    "PuppetMasterSVDEncoders": "Puppet-Master SVD Encoders",
+    "PuppetMasterDrags": "Puppet-Master Drags",
+    "PuppetMasterPrepareImage": "Puppet-Master Prepare Image",
+    "PuppetMasterSampler": "Puppet-Master Sampler",
+    "PuppetMasterPasteBack": "Puppet-Master Paste Back",
+    "PuppetMasterDrawDrags": "Puppet-Master Draw Drags",
+}

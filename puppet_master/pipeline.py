@@ -29,6 +29,45 @@ def default_device() -> torch.device:
     return torch.device("cpu")
 
 
+@torch.no_grad()
+def generate_frames(
+    unet: PuppetMasterUNet,
+    encoders: SVDEncoders,
+    pixels: torch.Tensor,
+    drags: torch.Tensor,
+    *,
+    steps: int = 50,
+    min_guidance: float = 1.0,
+    max_guidance: float = 5.0,
+    seed: int = 0,
+    negative: Negative = "official",
+    decode_chunk_size: int = 14,
+    callback: StepCallback | None = None,
+) -> torch.Tensor:
+    """The model's part of a generation: an already cropped (1, 3, S, S) frame in [0, 1] and (F, K, 4)
+    drags -> (F, S, S, 3) frames in [0, 1] (encode, the official sampler, chunked decode)."""
+    size = pixels.shape[-1]
+    if pixels.shape[-2] != size or size % LATENT_FACTOR:
+        raise ValueError(
+            f"the frame must be square, its side a multiple of {LATENT_FACTOR}; got {tuple(pixels.shape[-2:])}"
+        )
+    frames = drags.shape[0]
+    latent = size // LATENT_FACTOR
+    latents = sample(
+        unet,
+        initial_noise(seed, frames, (latent, latent)),
+        encoders.vae.encode(pixels),
+        encoders.image_encoder.embed(pixels),
+        drags[None],
+        steps=steps,
+        min_guidance=min_guidance,
+        max_guidance=max_guidance,
+        negative=negative,
+        callback=callback,
+    )
+    return encoders.vae.decode(latents[0], decode_chunk_size).permute(0, 2, 3, 1).cpu()
+
+
 @dataclass(frozen=True)
 class GenerationResult:
     """Frames of the crop the model saw, and what is needed to map them back."""
@@ -120,20 +159,17 @@ class PuppetMasterPipeline:
         tracks = crop.to_crop(document.tracks(frames))
         model_drags = drag_tensor(tracks, size, size)
         pixels = torch.from_numpy(np.asarray(cropped, dtype=np.float32) / 255).permute(2, 0, 1)[None]
-        image_latents = self.encoders.vae.encode(pixels)
-        embedding = self.encoders.image_encoder.embed(pixels)
-        noise = initial_noise(seed, frames, (size // LATENT_FACTOR, size // LATENT_FACTOR))
-        latents = sample(
+        video = generate_frames(
             self.unet,
-            noise,
-            image_latents,
-            embedding,
-            model_drags[None],
+            self.encoders,
+            pixels,
+            model_drags,
             steps=steps,
             min_guidance=min_guidance,
             max_guidance=max_guidance,
+            seed=seed,
             negative=negative,
+            decode_chunk_size=decode_chunk_size,
             callback=callback,
         )
-        video = self.encoders.vae.decode(latents[0], decode_chunk_size)
-        return GenerationResult(frames=video.permute(0, 2, 3, 1).cpu(), crop=crop, tracks=tracks, drags=model_drags)
+        return GenerationResult(frames=video, crop=crop, tracks=tracks, drags=model_drags)

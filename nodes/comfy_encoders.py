@@ -1,0 +1,37 @@
+"""ComfyUI's own VAE and CLIP_VISION (from svd.safetensors via ImageOnlyCheckpointLoader) behind the
+library's encoder protocols: `vae.encode` takes BHWC pixels and returns unscaled latents, `vae.decode`
+takes latents divided by 0.18215, and `clip_vision.encode_image(image, crop=False)` matches diffusers'
+SVD preprocessing."""
+
+from __future__ import annotations
+
+import torch
+
+LATENT_SCALE = 0.18215
+
+
+class ComfyVideoAutoencoder:
+    """`puppet_master.encoders.VideoAutoencoder` over a ComfyUI VAE."""
+
+    def __init__(self, vae) -> None:
+        self.vae = vae
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        return self.vae.encode(images.permute(0, 2, 3, 1)[..., :3]).float()
+
+    def decode(self, latents: torch.Tensor, chunk_size: int) -> torch.Tensor:
+        scaled = latents / LATENT_SCALE
+        chunks = [self.vae.decode(scaled[i : i + chunk_size]) for i in range(0, len(scaled), chunk_size)]
+        frames = torch.cat([chunk.reshape(-1, *chunk.shape[-3:]) for chunk in chunks])
+        return frames.permute(0, 3, 1, 2).float().clamp(0, 1)
+
+
+class ComfyImageEmbedder:
+    """`puppet_master.encoders.ImageEmbedder` over a ComfyUI CLIP_VISION."""
+
+    def __init__(self, clip_vision) -> None:
+        self.clip_vision = clip_vision
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        output = self.clip_vision.encode_image(images.permute(0, 2, 3, 1), crop=False)
+        return output.image_embeds.float().unsqueeze(1)

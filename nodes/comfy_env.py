@@ -1,0 +1,172 @@
+"""The only module that touches ComfyUI (`folder_paths`, `comfy.*`), always lazily.
+
+Outside ComfyUI (unit tests, scripts) every function falls back to plain torch behaviour: model folders
+come from $PUPPET_MASTER_MODELS (default ./models), devices from cuda/mps/cpu, no offloading, no UI.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+MODEL_FOLDER = "puppet_master"
+MODEL_EXTENSIONS = {".safetensors", ".sft"}
+
+
+def _comfy():
+    """(folder_paths, comfy.model_management, comfy.utils, comfy.model_patcher), or None outside ComfyUI."""
+    try:
+        import comfy.model_management
+        import comfy.model_patcher
+        import comfy.utils
+        import folder_paths
+    except ImportError:
+        return None
+    return folder_paths, comfy.model_management, comfy.utils, comfy.model_patcher
+
+
+def _fallback_models_dir() -> Path:
+    return Path(os.environ.get("PUPPET_MASTER_MODELS", "models"))
+
+
+def register_model_folder() -> None:
+    """Register models/puppet_master with ComfyUI (model extensions only)."""
+    comfy = _comfy()
+    if comfy is None:
+        return
+    folder_paths = comfy[0]
+    default = os.path.join(folder_paths.models_dir, MODEL_FOLDER)
+    known = folder_paths.folder_names_and_paths.get(MODEL_FOLDER, ([], set()))[0]
+    folders = list(dict.fromkeys([*known, default]))
+    folder_paths.folder_names_and_paths[MODEL_FOLDER] = (folders, set(folder_paths.supported_pt_extensions))
+
+
+def model_names() -> list[str]:
+    """Files in models/puppet_master."""
+    comfy = _comfy()
+    if comfy is not None:
+        register_model_folder()
+        return comfy[0].get_filename_list(MODEL_FOLDER)
+    folder = _fallback_models_dir() / MODEL_FOLDER
+    return sorted(p.name for p in folder.glob("*") if p.suffix in MODEL_EXTENSIONS) if folder.is_dir() else []
+
+
+def model_path(name: str) -> Path:
+    """Full path of a models/puppet_master file, or a clear error."""
+    comfy = _comfy()
+    if comfy is not None:
+        register_model_folder()
+        path = comfy[0].get_full_path(MODEL_FOLDER, name)
+    else:
+        path = _fallback_models_dir() / MODEL_FOLDER / name
+    if path is None or not Path(path).is_file():
+        raise FileNotFoundError(f"{name} is not in models/{MODEL_FOLDER}: put the Puppet-Master weights there")
+    return Path(path)
+
+
+def _diffusers_roots() -> list[Path]:
+    comfy = _comfy()
+    if comfy is not None:
+        return [Path(p) for p in comfy[0].get_folder_paths("diffusers")]
+    return [_fallback_models_dir() / "diffusers"]
+
+
+def svd_folder_names() -> list[str]:
+    """Sub-folders of models/diffusers that hold an SVD img2vid VAE and image encoder."""
+    names = set()
+    for root in _diffusers_roots():
+        if root.is_dir():
+            names.update(p.name for p in root.iterdir() if (p / "vae").is_dir() and (p / "image_encoder").is_dir())
+    return sorted(names)
+
+
+def svd_folder_path(name: str) -> Path:
+    for root in _diffusers_roots():
+        if (root / name).is_dir():
+            return root / name
+    raise FileNotFoundError(f"{name} is not in models/diffusers: put the SVD img2vid diffusers folder there")
+
+
+def torch_device() -> torch.device:
+    comfy = _comfy()
+    if comfy is not None:
+        return comfy[1].get_torch_device()
+    from puppet_master.pipeline import default_device
+
+    return default_device()
+
+
+def offload_device() -> torch.device:
+    comfy = _comfy()
+    return comfy[1].unet_offload_device() if comfy is not None else torch.device("cpu")
+
+
+def auto_dtype(device: torch.device) -> torch.dtype:
+    """fp16/bf16 where ComfyUI (or the device) supports it, else fp32."""
+    comfy = _comfy()
+    if comfy is not None:
+        management = comfy[1]
+        if management.should_use_bf16(device):
+            return torch.bfloat16
+        if management.should_use_fp16(device):
+            return torch.float16
+        return torch.float32
+    return torch.float16 if device.type in ("cuda", "mps") else torch.float32
+
+
+@dataclass
+class LoadedModel:
+    """Outside ComfyUI, the stand-in for a ModelPatcher: the module and its device."""
+
+    model: torch.nn.Module
+    load_device: torch.device
+
+
+def wrap_model(model: torch.nn.Module) -> object:
+    """A ComfyUI ModelPatcher (so ComfyUI loads and offloads it like its own models), or a LoadedModel."""
+    comfy = _comfy()
+    if comfy is None:
+        return LoadedModel(model, torch_device())
+    size = sum(p.numel() * p.element_size() for p in model.parameters())
+    return comfy[3].ModelPatcher(model, load_device=torch_device(), offload_device=offload_device(), size=size)
+
+
+def loaded_unet(wrapped: object) -> torch.nn.Module:
+    """Put the wrapped UNet on its device (ComfyUI frees memory for it first) and return the module."""
+    comfy = _comfy()
+    if comfy is not None:
+        comfy[1].load_models_gpu([wrapped])
+        return wrapped.model
+    return wrapped.model.to(wrapped.load_device)
+
+
+class Progress:
+    """One tick per denoising step: ComfyUI's ProgressBar with a preview, and its interrupt, within one step."""
+
+    def __init__(self, total: int) -> None:
+        comfy = _comfy()
+        self.total = total
+        self.bar = comfy[2].ProgressBar(total) if comfy is not None else None
+        self.management = comfy[1] if comfy is not None else None
+
+    def step(self, index: int, preview) -> None:
+        """Report step `index` (0-based); `preview` is a PIL image or None. Raises ComfyUI's interrupt."""
+        if self.management is not None:
+            self.management.throw_exception_if_processing_interrupted()
+        if self.bar is not None:
+            self.bar.update_absolute(index + 1, self.total, ("JPEG", preview, 512) if preview is not None else None)
+
+
+def temp_image_ui(image, prefix: str = "pm_drags") -> dict:
+    """Save a PIL image to ComfyUI's temp folder and describe it for the UI ({} outside ComfyUI)."""
+    comfy = _comfy()
+    if comfy is None:
+        return {}
+    folder_paths = comfy[0]
+    folder, name, counter, subfolder, _ = folder_paths.get_save_image_path(prefix, folder_paths.get_temp_directory())
+    filename = f"{name}_{counter:05}_.png"
+    image.save(os.path.join(folder, filename))
+    return {"images": [{"filename": filename, "subfolder": subfolder, "type": "temp"}]}

@@ -1,0 +1,75 @@
+"""Puppet-Master Prepare Image (object-centric crop) and Puppet-Master Paste Back."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+
+from puppet_master.image import CropTransform, object_crop, paste_back
+from puppet_master.video import from_pil
+
+from .images import first_image, mask_array
+from .loaders import CATEGORY
+from .types import DragSet
+
+
+class PuppetMasterPrepareImage:
+    """The official crop: the object (mask, or the image's alpha) centred in a white square, resized; the
+    drags follow. Without a mask the image is padded to a square (never stretched)."""
+
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("IMAGE", "PM_DRAGS", "PM_CROP")
+    RETURN_NAMES = ("image", "drags", "crop")
+    FUNCTION = "prepare"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict:  # noqa: N802
+        return {
+            "required": {
+                "image": ("IMAGE",),
+                "drags": ("PM_DRAGS",),
+                "scale": (
+                    "FLOAT",
+                    {"default": 2.2, "min": 1.0, "max": 5.0, "step": 0.05, "tooltip": "square / box side"},
+                ),
+                "size": ("INT", {"default": 256, "min": 64, "max": 1024, "step": 8, "tooltip": "model input side"}),
+            },
+            "optional": {"mask": ("MASK",)},
+        }
+
+    def prepare(
+        self, image: torch.Tensor, drags: DragSet, scale: float, size: int, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, DragSet, CropTransform]:
+        source = first_image(image)
+        cropped, crop = object_crop(source, mask_array(mask, source.size), scale=scale, size=size)
+        document = drags.document
+        if (document.width, document.height) != source.size:
+            document = document.scaled_to(*source.size)
+        return from_pil([cropped]), replace(drags, document=document, crop=crop), crop
+
+
+class PuppetMasterPasteBack:
+    """Generated crop frames back onto the original image, at its resolution."""
+
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("IMAGE",)
+    FUNCTION = "paste"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict:  # noqa: N802
+        return {
+            "required": {"frames": ("IMAGE",), "crop": ("PM_CROP",), "original": ("IMAGE",)},
+            "optional": {"mask": ("MASK",)},
+        }
+
+    def paste(
+        self, frames: torch.Tensor, crop: CropTransform, original: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor]:
+        source = first_image(original, "original")
+        if source.size != (crop.original_width, crop.original_height):
+            raise ValueError(
+                f"original is {source.size[0]}x{source.size[1]} but the crop was made from a "
+                f"{crop.original_width}x{crop.original_height} image: connect the image given to Prepare Image"
+            )
+        return (paste_back(frames[..., :3], crop, source, mask_array(mask, source.size)),)

@@ -1,0 +1,66 @@
+"""Puppet-Master Drags (the editor's drag document -> PM_DRAGS) and Puppet-Master Draw Drags."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from puppet_master.drags import parse_drag_document
+from puppet_master.video import draw_drags, from_pil
+
+from . import comfy_env
+from .images import first_image
+from .loaders import CATEGORY
+from .types import DragSet
+
+EMPTY_DOCUMENT = '{"version": 1, "width": 512, "height": 512, "drags": []}'
+
+
+class PuppetMasterDrags:
+    """Drags drawn on the image (the editor's JSON document, or KJNodes/ATI/WanMove tracks) -> PM_DRAGS."""
+
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("PM_DRAGS", "IMAGE")
+    RETURN_NAMES = ("drags", "preview")
+    FUNCTION = "build"
+    DESCRIPTION = "Up to 5 drags in pixels of the image; a connected tracks string replaces the editor's drags."
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict:  # noqa: N802
+        return {
+            "required": {
+                "image": ("IMAGE",),
+                "drags": ("STRING", {"multiline": True, "default": EMPTY_DOCUMENT, "tooltip": "drag document JSON"}),
+                "frames": ("INT", {"default": 14, "min": 2, "max": 64, "tooltip": "video length (trained on 14)"}),
+            },
+            "optional": {"tracks": ("STRING", {"forceInput": True, "tooltip": "KJNodes/ATI/WanMove track JSON"})},
+        }
+
+    def build(self, image: torch.Tensor, drags: str, frames: int, tracks: str | None = None) -> dict:
+        source = first_image(image)
+        use_tracks = tracks is not None and tracks.strip() not in ("", "[]")
+        document = parse_drag_document(tracks if use_tracks else drags, image_size=source.size)
+        drag_set = DragSet(document=document, frames=frames)
+        preview = draw_drags(from_pil([source.convert("RGB")]).expand(frames, -1, -1, -1), drag_set.tracks())[-1:]
+        return {"ui": comfy_env.temp_image_ui(source), "result": (drag_set, preview)}
+
+
+class PuppetMasterDrawDrags:
+    """Draw the drag tracks over frames (the model's crop, or the original image's size after Paste Back)."""
+
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("IMAGE",)
+    FUNCTION = "draw"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict:  # noqa: N802
+        return {"required": {"frames": ("IMAGE",), "drags": ("PM_DRAGS",)}}
+
+    def draw(self, frames: torch.Tensor, drags: DragSet) -> tuple[torch.Tensor]:
+        count, height, width = frames.shape[:3]
+        if (width, height) == drags.size:
+            tracks = drags.tracks(count)
+        else:
+            document = drags.document
+            tracks = document.tracks(count) * np.array([width / document.width, height / document.height])
+        return (draw_drags(frames[..., :3], tracks),)

@@ -1,0 +1,128 @@
+"""The ComfyUI nodes called as ComfyUI calls them, without ComfyUI (comfy_env's plain-torch fallbacks)."""
+
+import json
+import shutil
+
+import pytest
+import torch
+from diffusers import UNetSpatioTemporalConditionModel
+
+from nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+from nodes.crop_nodes import PuppetMasterPasteBack, PuppetMasterPrepareImage
+from nodes.drag_nodes import PuppetMasterDrags, PuppetMasterDrawDrags
+from nodes.loaders import PuppetMasterLoader, PuppetMasterSVDEncoders
+from nodes.sampler import PuppetMasterSampler
+from puppet_master.drags import DragDocumentError
+from puppet_master.loading import SVD_ARCHITECTURE_KEYS, CheckpointError
+from puppet_master.selfcheck import demo_image, tiny_unet_config
+from puppet_master.video import from_pil
+
+DRAGS = json.dumps({"version": 1, "width": 96, "height": 80, "drags": [{"points": [[45, 25], [40, 15], [45, 10]]}]})
+
+
+@pytest.fixture
+def models(tmp_path, monkeypatch, tiny_unet_file, tiny_svd_folder):
+    (tmp_path / "puppet_master").mkdir()
+    shutil.copy(tiny_unet_file, tmp_path / "puppet_master" / "tiny.safetensors")
+    shutil.copytree(tiny_svd_folder, tmp_path / "diffusers" / "svd_tiny")
+    monkeypatch.setenv("PUPPET_MASTER_MODELS", str(tmp_path))
+    return tmp_path
+
+
+@pytest.fixture
+def inputs():
+    image, mask = demo_image()
+    return from_pil([image]), from_pil([mask.convert("RGB")])[..., 0]
+
+
+def test_every_node_declares_itself_for_comfyui(models):
+    assert set(NODE_CLASS_MAPPINGS) == set(NODE_DISPLAY_NAME_MAPPINGS)
+    for name, node in NODE_CLASS_MAPPINGS.items():
+        spec = node.INPUT_TYPES()
+        assert node.CATEGORY == "Puppet-Master" and callable(getattr(node(), node.FUNCTION)), name
+        assert isinstance(node.RETURN_TYPES, tuple) and spec["required"], name
+        for value in [*spec["required"].values(), *spec.get("optional", {}).values()]:
+            assert isinstance(value, tuple) and isinstance(value[0], str | list), (name, value)
+    assert PuppetMasterLoader.INPUT_TYPES()["required"]["unet_name"][0] == ["tiny.safetensors"]
+    assert PuppetMasterSVDEncoders.INPUT_TYPES()["required"]["svd_folder"][0] == ["svd_tiny"]
+    assert PuppetMasterSampler.INPUT_TYPES()["required"]["seed"][1]["control_after_generate"] is True
+
+
+def test_full_generation_through_the_nodes(models, inputs):
+    image, mask = inputs
+    (model,) = PuppetMasterLoader().load("tiny.safetensors", "auto")
+    (encoders,) = PuppetMasterSVDEncoders().load("svd_tiny")
+    built = PuppetMasterDrags().build(image, DRAGS, 14)
+    drags, preview = built["result"]
+    assert preview.shape == (1, 80, 96, 3) and not torch.equal(preview, image)
+    cropped, prepared, crop = PuppetMasterPrepareImage().prepare(image, drags, 2.2, 64, mask)
+    assert cropped.shape == (1, 64, 64, 3) and prepared.crop == crop
+    (frames,) = PuppetMasterSampler().generate(
+        model, cropped, prepared, 1, 2, 5.0, 1.0, 14, 7, "official", encoders=encoders
+    )
+    assert frames.shape == (14, 64, 64, 3) and 0 <= frames.min() and frames.max() <= 1
+    (pasted,) = PuppetMasterPasteBack().paste(frames, crop, image, mask)
+    assert pasted.shape == (14, 80, 96, 3)
+    for video in (frames, pasted):
+        (drawn,) = PuppetMasterDrawDrags().draw(video, prepared)
+        assert drawn.shape == video.shape and not torch.equal(drawn, video)
+
+
+def test_sampler_pads_an_unprepared_image_to_a_square(models, inputs):
+    image, _ = inputs
+    (model,) = PuppetMasterLoader().load("tiny.safetensors", "fp32")
+    (encoders,) = PuppetMasterSVDEncoders().load("svd_tiny")
+    drags, _ = PuppetMasterDrags().build(image, DRAGS, 4)["result"]
+    (frames,) = PuppetMasterSampler().generate(model, image, drags, 0, 1, 1.0, 1.0, 4, 4, "official", encoders=encoders)
+    assert frames.shape == (4, 256, 256, 3)
+
+
+def test_tracks_input_replaces_the_editor_drags(inputs):
+    image, _ = inputs
+    tracks = json.dumps([[{"x": 10, "y": 10}, {"x": 30, "y": 20}], [{"x": 50, "y": 50}, {"x": 60, "y": 40}]])
+    drags, _ = PuppetMasterDrags().build(image, DRAGS, 14, tracks=tracks)["result"]
+    assert len(drags.document.drags) == 2 and drags.document.drags[0].points[0] == (10.0, 10.0)
+
+
+def test_encoder_sources_must_be_exactly_one(models, inputs):
+    image, _ = inputs
+    (model,) = PuppetMasterLoader().load("tiny.safetensors", "auto")
+    (encoders,) = PuppetMasterSVDEncoders().load("svd_tiny")
+    drags, _ = PuppetMasterDrags().build(image, DRAGS, 4)["result"]
+    sampler = PuppetMasterSampler()
+    args = (model, image, drags, 0, 1, 1.0, 1.0, 4, 4, "official")
+    with pytest.raises(ValueError, match="'encoders' is not connected"):
+        sampler.generate(*args)
+    with pytest.raises(ValueError, match="'vae' is not connected"):
+        sampler.generate(*args, clip_vision=object())
+    with pytest.raises(ValueError, match="not both"):
+        sampler.generate(*args, encoders=encoders, vae=object())
+
+
+def test_bad_inputs_give_clear_errors(models, inputs):
+    image, mask = inputs
+    with pytest.raises(FileNotFoundError, match="not in models/puppet_master"):
+        PuppetMasterLoader().load("missing.safetensors", "auto")
+    config = tiny_unet_config()
+    stock = UNetSpatioTemporalConditionModel(**{k: config[k] for k in SVD_ARCHITECTURE_KEYS if k != "sample_size"})
+    stock.save_pretrained(models / "svd_unet")
+    shutil.copy(
+        models / "svd_unet" / "diffusion_pytorch_model.safetensors", models / "puppet_master" / "svd.safetensors"
+    )
+    with pytest.raises(CheckpointError, match="stock Stable Video Diffusion UNet"):
+        PuppetMasterLoader().load("svd.safetensors", "auto")
+    six = {"version": 1, "width": 96, "height": 80, "drags": [{"points": [[5, 5], [9, 9]]}] * 6}
+    with pytest.raises(DragDocumentError, match="at most 5"):
+        PuppetMasterDrags().build(image, json.dumps(six), 14)
+    drags, _ = PuppetMasterDrags().build(image, DRAGS, 14)["result"]
+    with pytest.raises(ValueError, match="mask is 10x10 but the image is 96x80"):
+        PuppetMasterPrepareImage().prepare(image, drags, 2.2, 64, torch.ones(1, 10, 10))
+    cropped, prepared, crop = PuppetMasterPrepareImage().prepare(image, drags, 2.2, 64, mask)
+    with pytest.raises(ValueError, match="connect the image given to Prepare Image"):
+        PuppetMasterPasteBack().paste(cropped, crop, cropped)
+    (model,) = PuppetMasterLoader().load("tiny.safetensors", "auto")
+    (encoders,) = PuppetMasterSVDEncoders().load("svd_tiny")
+    with pytest.raises(ValueError, match="connect the image output of Puppet-Master Prepare Image"):
+        PuppetMasterSampler().generate(model, image, prepared, 0, 1, 1.0, 1.0, 4, 4, "official", encoders=encoders)
+    with pytest.raises(ValueError, match="must be a ComfyUI IMAGE"):
+        PuppetMasterDrags().build(image[0], DRAGS, 14)

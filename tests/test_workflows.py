@@ -1,0 +1,118 @@
+"""Every example workflow (UI and API format) against the pack's INPUT_TYPES, so shared workflows never rot.
+
+Core ComfyUI nodes cannot be introspected without ComfyUI; their names, sockets and widget counts are
+listed here from ComfyUI's node definitions (a real server's /object_info is the e2e check).
+"""
+
+import json
+
+import pytest
+
+from conftest import REPO
+from nodes import NODE_CLASS_MAPPINGS
+
+WORKFLOWS = sorted(p for p in (REPO / "workflows").glob("*.json") if not p.name.endswith(".api.json"))
+CORE_NODES = {  # type: (widget count in UI format, {output slot: type}, {socket input: type})
+    "LoadImage": (2, {0: "IMAGE", 1: "MASK"}, {}),
+    "SaveAnimatedWEBP": (5, {}, {"images": "IMAGE"}),
+    "ImageOnlyCheckpointLoader": (1, {0: "MODEL", 1: "CLIP_VISION", 2: "VAE"}, {}),
+}
+WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN")
+FILE_LISTS = {"unet_name", "svd_folder"}  # depend on the user's model folders
+
+
+def widget_inputs(node_type):
+    spec = NODE_CLASS_MAPPINGS[node_type].INPUT_TYPES()
+    items = {**spec["required"], **spec.get("optional", {})}
+    return {
+        name: value
+        for name, value in items.items()
+        if isinstance(value[0], list) or (value[0] in WIDGET_TYPES and not (value[1:] and value[1].get("forceInput")))
+    }
+
+
+def socket_inputs(node_type):
+    spec = NODE_CLASS_MAPPINGS[node_type].INPUT_TYPES()
+    items = {**spec["required"], **spec.get("optional", {})}
+    return {name: value[0] for name, value in items.items() if name not in widget_inputs(node_type)}
+
+
+def check_widget(node_type, name, value):
+    declared = widget_inputs(node_type)[name]
+    kind, options = declared[0], (declared[1] if declared[1:] else {})
+    if isinstance(kind, list):
+        assert name in FILE_LISTS or value in kind, (node_type, name, value)
+        assert isinstance(value, str)
+    elif kind == "INT":
+        assert isinstance(value, int) and options.get("min", value) <= value <= options.get("max", value)
+    elif kind == "FLOAT":
+        assert isinstance(value, int | float) and options.get("min", value) <= value <= options.get("max", value)
+    elif kind == "STRING":
+        assert isinstance(value, str)
+    if name == "drags":
+        from puppet_master.drags import parse_drag_document
+
+        parse_drag_document(value)
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_ui_workflow_matches_the_nodes(path):
+    workflow = json.loads(path.read_text())
+    nodes = {node["id"]: node for node in workflow["nodes"]}
+    for node in nodes.values():
+        node_type = node["type"]
+        assert node_type in NODE_CLASS_MAPPINGS or node_type in CORE_NODES, node_type
+        if node_type in CORE_NODES:
+            assert len(node["widgets_values"]) == CORE_NODES[node_type][0], node_type
+            continue
+        widgets = list(widget_inputs(node_type))
+        values = list(node["widgets_values"])
+        for name in widgets:
+            check_widget(node_type, name, values.pop(0))
+            if widget_inputs(node_type)[name][1:] and widget_inputs(node_type)[name][1].get("control_after_generate"):
+                assert values.pop(0) in ("fixed", "increment", "decrement", "randomize")
+        assert values == [], (node_type, values)
+        sockets = socket_inputs(node_type)
+        assert {i["name"]: i["type"] for i in node["inputs"]} == sockets, node_type
+        required = NODE_CLASS_MAPPINGS[node_type].INPUT_TYPES()["required"]
+        assert all(i["link"] is not None for i in node["inputs"] if i["name"] in required), node_type
+    for link_id, source, slot, target, target_slot, link_type in workflow["links"]:
+        output = nodes[source]["outputs"][slot]
+        assert output["type"] == link_type and link_id in output["links"]
+        socket = nodes[target]["inputs"][target_slot]
+        assert socket["link"] == link_id and socket["type"] == link_type
+    assert workflow["last_link_id"] == max(link[0] for link in workflow["links"])
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_api_workflow_is_the_same_graph(path):
+    ui = json.loads(path.read_text())
+    api = json.loads(path.with_suffix(".api.json").read_text())
+    assert {int(k): v["class_type"] for k, v in api.items()} == {n["id"]: n["type"] for n in ui["nodes"]}
+    ui_links = {
+        (source, slot, target, ui_nodes_input(ui, target, target_slot))
+        for _, source, slot, target, target_slot, _ in ui["links"]
+    }
+    api_links = set()
+    for node_id, node in api.items():
+        node_type = node["class_type"]
+        for name, value in node["inputs"].items():
+            if isinstance(value, list):
+                api_links.add((int(value[0]), value[1], int(node_id), name))
+            elif node_type in NODE_CLASS_MAPPINGS:
+                check_widget(node_type, name, value)
+        if node_type in NODE_CLASS_MAPPINGS:
+            declared = {**NODE_CLASS_MAPPINGS[node_type].INPUT_TYPES()["required"]}
+            assert set(declared) <= set(node["inputs"]), (node_type, set(declared) - set(node["inputs"]))
+    assert api_links == ui_links
+
+
+def ui_nodes_input(ui, node_id, slot):
+    return next(n for n in ui["nodes"] if n["id"] == node_id)["inputs"][slot]["name"]
+
+
+def test_the_three_documented_workflows_exist():
+    names = {p.stem for p in WORKFLOWS}
+    assert names == {"puppet_master_basic", "puppet_master_mask_paste_back", "puppet_master_svd_checkpoint"}
+    svd = json.loads((REPO / "workflows" / "puppet_master_svd_checkpoint.json").read_text())
+    assert "PuppetMasterSVDEncoders" not in {n["type"] for n in svd["nodes"]}
