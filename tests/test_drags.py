@@ -102,3 +102,13 @@ def test_bad_documents_name_the_problem(data, message):
 def test_tracks_need_the_image_size():
     with pytest.raises(DragDocumentError, match="tracks carry no image size"):
         parse_drag_document([[{"x": 1, "y": 2}, {"x": 3, "y": 4}]])
+
+
+def test_shared_js_vectors_match_python():
+    """tests/js/vectors.json is what both resamplers must produce (the JS side checks it with node --test)."""
+    from conftest import REPO
+
+    cases = json.loads((REPO / "tests" / "js" / "vectors.json").read_text())["cases"]
+    for case in cases:
+        ours = resample_path(case["points"], case["frames"], case.get("times"))
+        assert np.allclose(ours, case["expected"], rtol=0, atol=1e-12), case["points"]
