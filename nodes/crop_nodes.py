@@ -43,9 +43,7 @@ class PuppetMasterPrepareImage:
     ) -> tuple[torch.Tensor, DragSet, CropTransform]:
         source = first_image(image)
         cropped, crop = object_crop(source, mask_array(mask, source.size), scale=scale, size=size)
-        document = drags.document
-        if (document.width, document.height) != source.size:
-            document = document.scaled_to(*source.size)
+        document = drags.document.fitted_to(*source.size)
         return from_pil([cropped]), replace(drags, document=document, crop=crop), crop
 
 

@@ -101,9 +101,7 @@ class PuppetMasterSampler:
         encoders = resolve_encoders(encoders, clip_vision, vae)
         source = first_image(image).convert("RGB")
         if drags.crop is None:
-            document = drags.document
-            if (document.width, document.height) != source.size:
-                document = document.scaled_to(*source.size)
+            document = drags.document.fitted_to(*source.size)
             source, crop = object_crop(source, size=DEFAULT_SIZE)
             drags = replace(drags, document=document, crop=crop)
         elif source.size != (drags.crop.size, drags.crop.size):

@@ -64,6 +64,10 @@ class DragDocument:
             return np.zeros((0, frames, 2))
         return np.stack([resample_path(drag.points, frames, drag.times) for drag in self.drags])
 
+    def fitted_to(self, width: int, height: int) -> DragDocument:
+        """This document for an image of width x height: itself, or rescaled if drawn at another size."""
+        return self if (self.width, self.height) == (width, height) else self.scaled_to(width, height)
+
     def scaled_to(self, width: int, height: int) -> DragDocument:
         """The same drags on the same image shown at another size (points scaled proportionally)."""
         sx, sy = width / self.width, height / self.height
@@ -171,9 +175,7 @@ def parse_drag_document(data: str | dict | list, image_size: tuple[int, int] | N
         raise DragDocumentError(f'drag document "drags" must be a list, got {drags!r}')
     _check_count(drags)
     document = DragDocument(width, height, tuple(_drag(d, i, width, height) for i, d in enumerate(drags)))
-    if image_size is not None and tuple(image_size) != (width, height):
-        document = document.scaled_to(*image_size)
-    return document
+    return document.fitted_to(*image_size) if image_size is not None else document
 
 
 def parse_tracks(tracks: list, image_size: tuple[int, int] | None) -> DragDocument:

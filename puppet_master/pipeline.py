@@ -152,7 +152,7 @@ class PuppetMasterPipeline:
         if frames < 2 or decode_chunk_size < 1:
             raise ValueError(f"frames must be >= 2 and decode_chunk_size >= 1, got {frames} and {decode_chunk_size}")
         if isinstance(drags, DragDocument):
-            document = drags if (drags.width, drags.height) == image.size else drags.scaled_to(*image.size)
+            document = drags.fitted_to(*image.size)
         else:
             document = parse_drag_document(drags, image.size)
         cropped, crop = object_crop(image, mask, scale=crop_scale, size=size)
