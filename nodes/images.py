@@ -20,10 +20,15 @@ def first_image(image: torch.Tensor, name: str = "image") -> Image.Image:
 
 
 def mask_array(mask: torch.Tensor | None, size: tuple[int, int]) -> np.ndarray | None:
-    """A ComfyUI MASK ((B,) H, W) as an (H, W) array in [0, 1], checked against the image size (W, H)."""
+    """A ComfyUI MASK ((B,) H, W) as an (H, W) array in [0, 1], checked against the image size (W, H).
+
+    An all-zero mask (nothing painted; LoadImage gives a 64x64 one for images without alpha) means no mask.
+    """
     if mask is None:
         return None
     array = (mask[0] if mask.ndim == 3 else mask).float().cpu().numpy()
+    if not array.any():
+        return None
     if array.shape != (size[1], size[0]):
         raise ValueError(
             f"mask is {array.shape[1]}x{array.shape[0]} but the image is {size[0]}x{size[1]}: "

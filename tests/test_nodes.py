@@ -77,6 +77,14 @@ def test_sampler_pads_an_unprepared_image_to_a_square(models, inputs):
     assert frames.shape == (4, 256, 256, 3)
 
 
+def test_an_empty_mask_means_no_mask(inputs):
+    """ComfyUI's LoadImage gives a 64x64 all-zero MASK for images without alpha."""
+    image, _ = inputs
+    drags, _ = PuppetMasterDrags().build(image, DRAGS, 14)["result"]
+    _, _, crop = PuppetMasterPrepareImage().prepare(image, drags, 2.2, 64, torch.zeros(1, 64, 64))
+    assert crop.side == 96  # padded to a square around the whole image, not cropped to an object
+
+
 def test_tracks_input_replaces_the_editor_drags(inputs):
     image, _ = inputs
     tracks = json.dumps([[{"x": 10, "y": 10}, {"x": 30, "y": 20}], [{"x": 50, "y": 50}, {"x": 60, "y": 40}]])

@@ -113,8 +113,10 @@ def server(tmp_path_factory, tiny_unet_file, tiny_svd_folder):
     shutil.copy(tiny_unet_file, root / "models" / "puppet_master" / "tiny.safetensors")
     shutil.copytree(tiny_svd_folder, root / "models" / "diffusers" / "svd_tiny")
     (root / "input").mkdir()
-    image, _ = demo_image()
-    image.save(root / "input" / "example.png")
+    image, mask = demo_image()
+    painted = image.copy()
+    painted.putalpha(mask.point(lambda value: 255 - value))  # as ComfyUI's mask editor saves a painted object
+    painted.save(root / "input" / "example.png")
     running = Server(root)
     yield running
     running.stop()
