@@ -116,8 +116,14 @@ class PeakMemory:
 
 
 def _resident_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * PAGE_SIZE
+    """Current resident set size (Linux), else the peak so far (getrusage; bytes on macOS)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * PAGE_SIZE
+    except OSError:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def _timed(fn: Callable[[], object], device: torch.device) -> float:

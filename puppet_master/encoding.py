@@ -58,18 +58,19 @@ def sincos_position_table(
     """The fixed 2-D sin-cos table (dim, height, width) sampled for drag tokens.
 
     Channels [0, dim/2) encode the column index, [dim/2, dim) the row index; each half is dim/4 sines
-    then dim/4 cosines with frequencies 10000^(-i/(dim/4)) (MAE-style, integer cell positions),
-    computed in float64 and returned in float32.
+    then dim/4 cosines with frequencies 10000^(-i/(dim/4)) (MAE-style, integer cell positions). It is
+    computed in float64 on the CPU (MPS has no float64) and returned in float32 on `device`.
     """
     if dim % 4:
         raise ValueError(f"pos_embed_dim must be a multiple of 4, got {dim}")
     quarter = dim // 4
-    omega = 1.0 / 10000 ** (torch.arange(quarter, dtype=torch.float64, device=device) / quarter)
+    omega = 1.0 / 10000 ** (torch.arange(quarter, dtype=torch.float64) / quarter)
 
     def axis_embedding(length: int) -> torch.Tensor:
-        angles = torch.arange(length, dtype=torch.float32, device=device).double()[:, None] * omega
+        angles = torch.arange(length, dtype=torch.float32).double()[:, None] * omega
         return torch.cat([angles.sin(), angles.cos()], dim=-1)
 
     columns = axis_embedding(width)[None, :, :].expand(height, width, 2 * quarter)
     rows = axis_embedding(height)[:, None, :].expand(height, width, 2 * quarter)
-    return torch.cat([columns, rows], dim=-1).permute(2, 0, 1).float().contiguous()
+    table = torch.cat([columns, rows], dim=-1).permute(2, 0, 1).float().contiguous()
+    return table.to(device) if device is not None else table
