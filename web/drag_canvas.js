@@ -25,7 +25,7 @@ function button(label, title, onClick) {
   const element = document.createElement("button");
   element.textContent = label;
   element.title = title;
-  element.style.cssText = "font-size:11px;padding:1px 6px;cursor:pointer";
+  element.style.cssText = "font-size:11px;padding:1px 6px;cursor:pointer;white-space:nowrap";
   element.addEventListener("click", (event) => {
     event.stopPropagation();
     onClick();
@@ -51,9 +51,10 @@ export class DragCanvas {
     toolbar.style.cssText = "display:flex;gap:4px;align-items:center;font:11px sans-serif;color:#ddd";
     this.slider = document.createElement("input");
     this.slider.type = "range";
-    this.slider.style.flex = "1";
+    this.slider.style.cssText = "flex:1;min-width:24px";
     this.slider.addEventListener("input", () => this.setFrame(Number(this.slider.value)));
     this.frameLabel = document.createElement("span");
+    this.frameLabel.style.whiteSpace = "nowrap";
     this.playButton = button("▶", "play the timing preview", () => this.togglePlay());
     toolbar.append(
       button("Clear all", "remove every drag", () => this.commit({ ...this.document, drags: [] })),

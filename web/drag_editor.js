@@ -14,6 +14,7 @@ function viewURL(filename, type, subfolder = "") {
 
 /** URL of the image the node sees without running: an upstream LoadImage's file, else null. */
 function upstreamImageURL(node) {
+  if (!node.graph) return null;
   const slot = node.inputs?.findIndex((input) => input.name === "image") ?? -1;
   const source = slot >= 0 ? node.getInputNode(slot) : null;
   if (!source || source.comfyClass !== "LoadImage") return null;
@@ -78,10 +79,13 @@ app.registerExtension({
       refresh();
       return onConnectionsChange?.apply(this, args);
     };
-    const onDrawForeground = node.onDrawForeground;
-    node.onDrawForeground = function (...args) {
-      refresh();
-      return onDrawForeground?.apply(this, args);
+    // The upstream image can change in many ways (combo, upload, paste, another workflow); no single hook
+    // sees them all in both the classic canvas and the Vue nodes mode, so the cheap lookup runs twice a second.
+    const poll = setInterval(refresh, 500);
+    const onRemoved = node.onRemoved;
+    node.onRemoved = function (...args) {
+      clearInterval(poll);
+      return onRemoved?.apply(this, args);
     };
     const onExecuted = node.onExecuted;
     node.onExecuted = function (message) {

@@ -117,6 +117,7 @@ def server(tmp_path_factory, tiny_unet_file, tiny_svd_folder):
     painted = image.copy()
     painted.putalpha(mask.point(lambda value: 255 - value))  # as ComfyUI's mask editor saves a painted object
     painted.save(root / "input" / "example.png")
+    image.resize((image.width * 2, image.height)).save(root / "input" / "example_wide.png")
     running = Server(root)
     yield running
     running.stop()
@@ -175,3 +176,16 @@ def test_interrupt_stops_sampling(server):
             return
         time.sleep(1)
     raise AssertionError("the interrupted prompt never reached the history")
+
+
+def test_drag_editor_in_the_real_frontend(server):
+    """tests/js/comfyui.test.mjs against this server: draw two drags on the node, queue, read the prompt back."""
+    node = shutil.which("node")
+    if node is None or not (REPO / "tests" / "js" / "node_modules" / "playwright-core").is_dir():
+        pytest.skip("needs node and playwright-core (npm ci --prefix tests/js)")
+    result = subprocess.run(
+        [node, "--test", str(REPO / "tests" / "js" / "comfyui.test.mjs")],
+        env={**os.environ, "COMFYUI_URL": server.url}, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert "# skipped 0" in result.stdout, result.stdout[-2000:]
