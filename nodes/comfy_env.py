@@ -41,7 +41,7 @@ def register_model_folder() -> None:
     default = os.path.join(folder_paths.models_dir, MODEL_FOLDER)
     known = folder_paths.folder_names_and_paths.get(MODEL_FOLDER, ([], set()))[0]
     folders = list(dict.fromkeys([*known, default]))
-    folder_paths.folder_names_and_paths[MODEL_FOLDER] = (folders, set(folder_paths.supported_pt_extensions))
+    folder_paths.folder_names_and_paths[MODEL_FOLDER] = (folders, set(MODEL_EXTENSIONS))
 
 
 def model_names() -> list[str]:
@@ -135,10 +135,13 @@ def wrap_model(model: torch.nn.Module) -> object:
 
 
 def loaded_unet(wrapped: object) -> torch.nn.Module:
-    """Put the wrapped UNet on its device (ComfyUI frees memory for it first) and return the module."""
+    """Put the wrapped UNet on its device (ComfyUI frees memory for it first) and return the module.
+
+    Fully: ComfyUI's partial (low-VRAM) loading streams weights only for its own `comfy.ops` layers, and
+    would leave our plain torch layers on the offload device."""
     comfy = _comfy()
     if comfy is not None:
-        comfy[1].load_models_gpu([wrapped])
+        comfy[1].load_models_gpu([wrapped], force_full_load=True)
         return wrapped.model
     return wrapped.model.to(wrapped.load_device)
 

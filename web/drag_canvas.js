@@ -63,9 +63,9 @@ export class DragCanvas {
       this.playButton,
       this.slider,
       this.frameLabel,
+      this.keyTarget(),
     );
     this.canvas = document.createElement("canvas");
-    this.canvas.tabIndex = 0;
     this.canvas.style.cssText = "flex:1;width:100%;min-height:0;outline:none;touch-action:none;cursor:crosshair";
     this.message = document.createElement("div");
     this.message.style.cssText = "font:11px sans-serif;color:#ffb340;min-height:14px";
@@ -73,11 +73,24 @@ export class DragCanvas {
     for (const type of ["pointerdown", "pointermove", "pointerup", "pointercancel"]) {
       this.canvas.addEventListener(type, (event) => this.onPointer(event));
     }
-    this.canvas.addEventListener("keydown", (event) => this.onKey(event));
     this.canvas.addEventListener("contextmenu", (event) => this.onContextMenu(event));
     this.element.addEventListener("wheel", (event) => event.stopPropagation(), { passive: true });
     new ResizeObserver(() => this.render()).observe(this.canvas);
     this.setFrames(frames);
+  }
+
+  /** The element that takes the keyboard while the editor is in use: a read-only input, because ComfyUI's
+   * window-level shortcuts (graph undo on Ctrl+Z, delete node) run in the capture phase, before any handler
+   * of ours, and stand aside only while an input has the focus. */
+  keyTarget() {
+    this.keys = document.createElement("input");
+    this.keys.readOnly = true;
+    this.keys.setAttribute("aria-label", "drag editor: Delete removes the selection, Ctrl+Z undoes, Ctrl+Shift+Z redoes");
+    this.keys.style.cssText = "width:0;height:0;padding:0;margin:0;border:0;opacity:0";
+    this.keys.addEventListener("keydown", (event) => this.onKey(event));
+    this.keys.addEventListener("focus", () => (this.canvas.style.outline = "1px solid #0a84ff"));
+    this.keys.addEventListener("blur", () => (this.canvas.style.outline = "none"));
+    return this.keys;
   }
 
   get document() {
@@ -88,8 +101,10 @@ export class DragCanvas {
     return JSON.stringify(this.history.current);
   }
 
-  /** Replace the document (a workflow being loaded): not an undoable edit. */
+  /** Replace the document (a workflow being loaded): not an undoable edit. The echo of our own change
+   * (ComfyUI calls the text widget's callback when onChange sets its value) keeps the undo history. */
   setValue(value) {
+    if (value === this.value) return;
     const size = [this.history.current.width, this.history.current.height];
     this.history = new History(parseDocument(value, size));
     this.selection = null;
@@ -181,7 +196,7 @@ export class DragCanvas {
     if (event.type === "pointerdown") {
       if (event.button !== 0) return;
       event.preventDefault();
-      this.canvas.focus();
+      this.keys.focus({ preventScroll: true });
       this.canvas.setPointerCapture?.(event.pointerId);
       this.startGesture(this.pointerToImage(event));
       return;

@@ -32,6 +32,7 @@ pytestmark = pytest.mark.skipif(
     not COMFYUI, reason="set COMFYUI_PATH to a ComfyUI checkout to run the real-server tests"
 )
 WORKFLOWS = REPO / "workflows"
+MODEL_NODES = {"PuppetMasterLoader", "PuppetMasterSVDEncoders", "ImageOnlyCheckpointLoader", "LoadImage"}  # file names
 
 
 def free_port() -> int:
@@ -144,6 +145,20 @@ def test_pack_loads_into_the_real_server(server):
     assert info["PuppetMasterLoader"]["input"]["required"]["unet_name"][0] == ["tiny.safetensors"]
     log = (server.root / "server.log").read_text()
     assert "IMPORT FAILED" not in log or "PuppetMaster" not in log.split("IMPORT FAILED")[1][:300]
+
+
+@pytest.mark.parametrize("path", sorted(WORKFLOWS.glob("*.api.json")), ids=lambda path: path.name)
+def test_workflows_match_the_servers_object_info(server, path):
+    info = server.get("/object_info")
+    for node_id, node in json.loads(path.read_text()).items():
+        assert node["class_type"] in info, f"{path.name} node {node_id}: {node['class_type']} is unknown to the server"
+        spec = info[node["class_type"]]["input"]
+        declared = {**spec.get("required", {}), **spec.get("optional", {})}
+        for name, value in node["inputs"].items():
+            assert name in declared, f"{path.name} node {node_id}: no input {name!r} on {node['class_type']}"
+            options = declared[name][0]
+            if isinstance(options, list) and not isinstance(value, list) and node["class_type"] not in MODEL_NODES:
+                assert value in options, f"{path.name} node {node_id}: {name}={value!r} not in {options}"
 
 
 @pytest.mark.parametrize("name", ["puppet_master_basic", "puppet_master_mask_paste_back"])

@@ -3,7 +3,8 @@
 // page is a real ComfyUI server with this pack installed; otherwise tests/e2e/standin_server.py serves the
 // frontend from PyPI's comfyui-frontend-package with a stand-in API (ComfyUI's core is not on PyPI).
 // Either way the test loads the example workflow, draws two drags on the node, queues it and checks that
-// the server received exactly the document the widget shows.
+// the server received exactly the document the widget shows; then keyboard editing beside ComfyUI's own
+// shortcuts, the frames input, workflow round trip, and where the picture comes from.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -207,6 +208,24 @@ for (const [mode, vueNodes, scale] of [["classic", false, 1.25], ["vue-nodes", t
       await page.screenshot({ path: join(ARTIFACTS, `comfyui_${mode}.png`) });
     });
 
+    test("Delete and Ctrl+Z act on the focused editor, not on the graph", async () => {
+      const nodes = () => page.evaluate(() => window.app.graph._nodes.length);
+      const nodeCount = await nodes();
+      const before = await currentDocument(page);
+      const [[x, y]] = await toClient(page, [before.drags[1].points[1]]);
+      await page.mouse.click(x, y);
+      await page.keyboard.press("Delete");
+      assert.equal((await currentDocument(page)).drags.length, 1, "the selected drag end is deleted");
+      assert.equal(await nodes(), nodeCount, "the selected node is not deleted");
+      await page.keyboard.press("Control+z");
+      assert.deepEqual(await currentDocument(page), before, "undo restores the drag");
+      await page.keyboard.press("Control+Shift+z");
+      assert.equal((await currentDocument(page)).drags.length, 1, "redo deletes it again");
+      await page.keyboard.press("Control+z");
+      assert.deepEqual(await currentDocument(page), before);
+      assert.equal(await nodes(), nodeCount, "ComfyUI's graph undo stayed out of it");
+    });
+
     test("the timing slider follows the node's frames", async () => {
       await page.evaluate(() => {
         const node = window.app.graph._nodes.find((n) => n.comfyClass === "PuppetMasterDrags");
@@ -244,6 +263,20 @@ for (const [mode, vueNodes, scale] of [["classic", false, 1.25], ["vue-nodes", t
       after.drags.forEach((drag, i) =>
         drag.points.forEach(([x, y], j) => near([x, y], [before.drags[i].points[j][0] * 2, before.drags[i].points[j][1]], 1e-9)),
       );
+    });
+
+    test("without an upstream LoadImage, the image the node returned on its last run is shown", async () => {
+      await page.evaluate(async () => {
+        const { api } = await import("./scripts/api.js");
+        const node = window.app.graph._nodes.find((n) => n.comfyClass === "PuppetMasterDrags");
+        node.disconnectInput(node.inputs.findIndex((input) => input.name === "image"));
+        const output = { images: [{ filename: "example.png", subfolder: "", type: "input" }] };
+        api.dispatchCustomEvent("executed", { node: String(node.id), display_node: String(node.id), output });
+      });
+      await page.waitForFunction(() => {
+        const node = window.app.graph._nodes.find((n) => n.comfyClass === "PuppetMasterDrags");
+        return JSON.parse(node.widgets.find((w) => w.name === "drags").value).width === 96;
+      });
       assert.deepEqual(errors, []);
     });
   });
