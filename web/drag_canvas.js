@@ -74,7 +74,6 @@ export class DragCanvas {
       this.canvas.addEventListener(type, (event) => this.onPointer(event));
     }
     this.canvas.addEventListener("contextmenu", (event) => this.onContextMenu(event));
-    this.element.addEventListener("wheel", (event) => event.stopPropagation(), { passive: true });
     new ResizeObserver(() => this.render()).observe(this.canvas);
     this.setFrames(frames);
   }

@@ -50,6 +50,17 @@ app.registerExtension({
       setValue: (value) => editor.setValue(value),
       getMinHeight: () => 240,
     });
+    // The wheel zooms the graph over the editor too, as over ComfyUI's own text widgets. In the classic
+    // canvas the DOM widget lies outside the graph canvas, so the event is handed over; a Vue node does it.
+    editor.element.addEventListener(
+      "wheel",
+      (event) => {
+        if (app.extensionManager?.setting?.get("Comfy.VueNodes.Enabled")) return;
+        event.preventDefault();
+        app.canvas.processMouseWheel(event);
+      },
+      { passive: false },
+    );
     text.hidden = true;
     text.computeSize = () => [0, -4];
     if (text.element) text.element.style.display = "none";

@@ -226,6 +226,32 @@ for (const [mode, vueNodes, scale] of [["classic", false, 1.25], ["vue-nodes", t
       assert.equal(await nodes(), nodeCount, "ComfyUI's graph undo stayed out of it");
     });
 
+    test("right-click opens the editor's menu, not ComfyUI's", async () => {
+      const before = await currentDocument(page);
+      const [[x, y]] = await toClient(page, [before.drags[1].points[0]]);
+      await page.mouse.click(x, y, { button: "right" });
+      assert.equal(await page.locator(".litecontextmenu").count(), 0);
+      await page.getByText("Delete drag 2").click();
+      assert.equal((await currentDocument(page)).drags.length, 1);
+      await page.locator(".pm-drag-editor button", { hasText: "Undo" }).click();
+      assert.deepEqual(await currentDocument(page), before);
+    });
+
+    test("the wheel over the editor zooms the graph exactly as over the empty canvas", async () => {
+      const zoom = () => page.evaluate(() => window.app.canvas.ds.scale);
+      const box = await page.locator(".pm-drag-editor canvas").boundingBox();
+      const start = await zoom();
+      await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+      await page.mouse.wheel(0, -100);
+      const overEditor = (await zoom()) / start;
+      await page.mouse.move(1200, 820);
+      await page.mouse.wheel(0, -100);
+      const overCanvas = (await zoom()) / start / overEditor;
+      assert.ok(overEditor > 1.01, `zoom factor over the editor: ${overEditor}`);
+      assert.ok(Math.abs(overEditor - overCanvas) < 1e-6, `${overEditor} vs ${overCanvas}`);
+      await frame(page, scale);
+    });
+
     test("the timing slider follows the node's frames", async () => {
       await page.evaluate(() => {
         const node = window.app.graph._nodes.find((n) => n.comfyClass === "PuppetMasterDrags");
@@ -248,6 +274,8 @@ for (const [mode, vueNodes, scale] of [["classic", false, 1.25], ["vue-nodes", t
 
     test("choosing another upstream image rescales the points proportionally", async () => {
       const before = await currentDocument(page);
+      const size = () => page.evaluate(() => [...window.app.graph._nodes.find((n) => n.comfyClass === "PuppetMasterDrags").size]);
+      const sizeBefore = await size();
       await page.evaluate(() => {
         const load = window.app.graph._nodes.find((n) => n.comfyClass === "LoadImage");
         const widget = load.widgets.find((w) => w.name === "image");
@@ -263,6 +291,7 @@ for (const [mode, vueNodes, scale] of [["classic", false, 1.25], ["vue-nodes", t
       after.drags.forEach((drag, i) =>
         drag.points.forEach(([x, y], j) => near([x, y], [before.drags[i].points[j][0] * 2, before.drags[i].points[j][1]], 1e-9)),
       );
+      assert.deepEqual(await size(), sizeBefore, "the node is not resized to the image");
     });
 
     test("without an upstream LoadImage, the image the node returned on its last run is shown", async () => {
