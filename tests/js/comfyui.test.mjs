@@ -310,3 +310,39 @@ for (const [mode, vueNodes, scale] of [["classic", false, 1.25], ["vue-nodes", t
     });
   });
 }
+
+describe("example workflows in the ComfyUI frontend", { skip }, () => {
+  let page;
+  before(async () => {
+    ({ page } = await openComfyUI(false));
+  });
+  after(() => page?.close());
+
+  for (const name of ["puppet_master_basic", "puppet_master_mask_paste_back", "puppet_master_svd_checkpoint"]) {
+    test(`${name}.json queues exactly ${name}.api.json (drags rescaled to the image)`, async () => {
+      const workflow = JSON.parse(readFileSync(join(REPO, `workflows/${name}.json`), "utf8"));
+      const expected = JSON.parse(readFileSync(join(REPO, `workflows/${name}.api.json`), "utf8"));
+      await page.evaluate((graph) => window.app.loadGraphData(graph), workflow);
+      await page.waitForFunction(() => {
+        const node = window.app.graph._nodes.find((n) => n.comfyClass === "PuppetMasterDrags");
+        return JSON.parse(node.widgets.find((w) => w.name === "drags").value).width === 96;
+      });
+      const prompt = await page.evaluate(async () => (await window.app.graphToPrompt()).output);
+      assert.deepEqual(Object.keys(prompt).sort(), Object.keys(expected).sort());
+      for (const [id, node] of Object.entries(expected)) {
+        assert.equal(prompt[id].class_type, node.class_type);
+        if (node.class_type !== "PuppetMasterDrags") {
+          assert.deepEqual(prompt[id].inputs, node.inputs, `node ${id} (${node.class_type})`);
+          continue;
+        }
+        const { drags, ...inputs } = prompt[id].inputs;
+        const { drags: expectedDrags, ...expectedInputs } = node.inputs;
+        assert.deepEqual(inputs, expectedInputs, `node ${id} (${node.class_type})`);
+        const [got, want] = [JSON.parse(drags), JSON.parse(expectedDrags)];
+        const [sx, sy] = [got.width / want.width, got.height / want.height];
+        assert.deepEqual([got.width, got.height], [96, 80]);
+        assert.deepEqual(got.drags.map((d) => d.points), want.drags.map((d) => d.points.map(([x, y]) => [x * sx, y * sy])));
+      }
+    });
+  }
+});
