@@ -309,6 +309,22 @@ for (const [mode, vueNodes, scale] of [["classic", false, 1.25], ["vue-nodes", t
       });
       assert.deepEqual(errors, []);
     });
+
+    test("a copied and pasted node gets its own editor with the same drags", async () => {
+      const values = await page.evaluate(async () => {
+        const canvas = window.app.canvas;
+        canvas.selectItems([window.app.graph._nodes.find((n) => n.comfyClass === "PuppetMasterDrags")]);
+        canvas.copyToClipboard();
+        canvas.pasteFromClipboard();
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const nodes = window.app.graph._nodes.filter((n) => n.comfyClass === "PuppetMasterDrags");
+        return nodes.map((n) => n.widgets.find((w) => w.name === "drags").value);
+      });
+      assert.equal(values.length, 2);
+      assert.equal(values[1], values[0]);
+      assert.equal(await page.locator(".pm-drag-editor").count(), 2);
+      assert.deepEqual(errors, []);
+    });
   });
 }
 
