@@ -1,11 +1,16 @@
-"""ComfyUI's own VAE and CLIP_VISION (from svd.safetensors via ImageOnlyCheckpointLoader) behind the
-library's encoder protocols: `vae.encode` takes BHWC pixels and returns unscaled latents, `vae.decode`
-takes latents divided by 0.18215, and `clip_vision.encode_image(image, crop=False)` matches diffusers'
-SVD preprocessing."""
+"""The SVD encoders under ComfyUI: its own VAE and CLIP_VISION (from svd.safetensors via
+ImageOnlyCheckpointLoader) behind the library's encoder protocols (`vae.encode` takes BHWC pixels and
+returns unscaled latents, `vae.decode` takes latents divided by 0.18215, and
+`clip_vision.encode_image(image, crop=False)` matches diffusers' SVD preprocessing), and the diffusers
+encoders of Puppet-Master SVD Encoders put under ComfyUI's memory management."""
 
 from __future__ import annotations
 
 import torch
+
+from puppet_master.encoders import DiffusersImageEmbedder, DiffusersVideoAutoencoder
+
+from . import comfy_env
 
 LATENT_SCALE = 0.18215
 
@@ -35,3 +40,31 @@ class ComfyImageEmbedder:
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         output = self.clip_vision.encode_image(images.permute(0, 2, 3, 1), crop=False)
         return output.image_embeds.float().unsqueeze(1)
+
+
+class ManagedVideoAutoencoder:
+    """A diffusers SVD VAE under ComfyUI's memory management: loaded for each use, offloadable in between."""
+
+    def __init__(self, inner: DiffusersVideoAutoencoder) -> None:
+        self.inner = inner
+        self.wrapped = comfy_env.wrap_model(inner.vae)
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        comfy_env.loaded(self.wrapped)
+        return self.inner.encode(images)
+
+    def decode(self, latents: torch.Tensor, chunk_size: int) -> torch.Tensor:
+        comfy_env.loaded(self.wrapped)
+        return self.inner.decode(latents, chunk_size)
+
+
+class ManagedImageEmbedder:
+    """A diffusers SVD CLIP image encoder under ComfyUI's memory management."""
+
+    def __init__(self, inner: DiffusersImageEmbedder) -> None:
+        self.inner = inner
+        self.wrapped = comfy_env.wrap_model(inner.encoder)
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        comfy_env.loaded(self.wrapped)
+        return self.inner.embed(images)

@@ -134,8 +134,8 @@ def wrap_model(model: torch.nn.Module) -> object:
     return comfy[3].ModelPatcher(model, load_device=torch_device(), offload_device=offload_device(), size=size)
 
 
-def loaded_unet(wrapped: object) -> torch.nn.Module:
-    """Put the wrapped UNet on its device (ComfyUI frees memory for it first) and return the module.
+def loaded(wrapped: object) -> torch.nn.Module:
+    """Put a wrapped model on its device (ComfyUI frees memory for it first) and return the module.
 
     Fully: ComfyUI's partial (low-VRAM) loading streams weights only for its own `comfy.ops` layers, and
     would leave our plain torch layers on the offload device."""

@@ -8,6 +8,7 @@ from puppet_master.encoders import SVDEncoders, load_svd_encoders
 from puppet_master.loading import load_unet
 
 from . import comfy_env
+from .comfy_encoders import ManagedImageEmbedder, ManagedVideoAutoencoder
 
 CATEGORY = "Puppet-Master"
 WEIGHT_DTYPES = {"auto": None, "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -38,7 +39,8 @@ class PuppetMasterLoader:
 
 
 class PuppetMasterSVDEncoders:
-    """The SVD img2vid VAE + CLIP image encoder from a diffusers folder in models/diffusers."""
+    """The SVD img2vid VAE + CLIP image encoder from a diffusers folder in models/diffusers, each loaded onto
+    the GPU when used and left for ComfyUI to offload, like its own models."""
 
     CATEGORY = CATEGORY
     RETURN_TYPES = ("PM_SVD",)
@@ -51,6 +53,12 @@ class PuppetMasterSVDEncoders:
         return {"required": {"svd_folder": (comfy_env.svd_folder_names(), {"tooltip": "in models/diffusers"})}}
 
     def load(self, svd_folder: str) -> tuple[SVDEncoders]:
-        device = comfy_env.torch_device()
-        dtype = torch.float16 if device.type == "cuda" else torch.float32
-        return (load_svd_encoders(comfy_env.svd_folder_path(svd_folder), device=device, dtype=dtype),)
+        dtype = torch.float16 if comfy_env.torch_device().type == "cuda" else torch.float32
+        encoders = load_svd_encoders(
+            comfy_env.svd_folder_path(svd_folder), device=comfy_env.offload_device(), dtype=dtype
+        )
+        return (
+            SVDEncoders(
+                vae=ManagedVideoAutoencoder(encoders.vae), image_encoder=ManagedImageEmbedder(encoders.image_encoder)
+            ),
+        )
