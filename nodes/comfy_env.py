@@ -125,13 +125,25 @@ class LoadedModel:
     load_device: torch.device
 
 
+class PatcherHeld(torch.nn.Module):
+    """What a ModelPatcher holds for us: a plain container. The patcher assigns `model.device` (and a few
+    bookkeeping attributes) when it moves a model; diffusers and transformers models expose `device` as a
+    read-only property, so they cannot be handed to it directly."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        super().__init__()
+        self.module = module
+        self.device = next(module.parameters()).device
+
+
 def wrap_model(model: torch.nn.Module) -> object:
     """A ComfyUI ModelPatcher (so ComfyUI loads and offloads it like its own models), or a LoadedModel."""
     comfy = _comfy()
     if comfy is None:
         return LoadedModel(model, torch_device())
     size = sum(p.numel() * p.element_size() for p in model.parameters())
-    return comfy[3].ModelPatcher(model, load_device=torch_device(), offload_device=offload_device(), size=size)
+    held = PatcherHeld(model)
+    return comfy[3].ModelPatcher(held, load_device=torch_device(), offload_device=offload_device(), size=size)
 
 
 def loaded(wrapped: object) -> torch.nn.Module:
@@ -142,7 +154,7 @@ def loaded(wrapped: object) -> torch.nn.Module:
     comfy = _comfy()
     if comfy is not None:
         comfy[1].load_models_gpu([wrapped], force_full_load=True)
-        return wrapped.model
+        return wrapped.model.module
     return wrapped.model.to(wrapped.load_device)
 
 

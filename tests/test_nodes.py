@@ -134,3 +134,16 @@ def test_bad_inputs_give_clear_errors(models, inputs):
         PuppetMasterSampler().generate(model, image, prepared, 0, 1, 1.0, 1.0, 4, 4, "official", encoders=encoders)
     with pytest.raises(ValueError, match="must be a ComfyUI IMAGE"):
         PuppetMasterDrags().build(image[0], DRAGS, 14)
+
+
+def test_models_reach_modelpatcher_inside_a_plain_container(tiny_unet):
+    """ComfyUI's ModelPatcher assigns `model.device` when it moves a model; diffusers makes that a read-only
+    property, so the UNet (and the diffusers/transformers SVD encoders) go to it inside PatcherHeld."""
+    from nodes.comfy_env import PatcherHeld
+
+    with pytest.raises(AttributeError):
+        tiny_unet.device = torch.device("cpu")
+    held = PatcherHeld(tiny_unet)
+    held.device = torch.device("meta")
+    assert held.module is tiny_unet and tiny_unet.device == torch.device("cpu")
+    assert set(held.state_dict()) == {f"module.{key}" for key in tiny_unet.state_dict()}
