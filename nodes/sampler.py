@@ -113,7 +113,7 @@ class PuppetMasterSampler:
         model_drags = drag_tensor(drags.tracks(frames), *drags.size)
         progress = comfy_env.Progress(steps)
         result = generate_frames(
-            comfy_env.loaded(model),
+            lambda: comfy_env.loaded(model),
             encoders,
             pixels,
             model_drags,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def default_device() -> torch.device:
 
 @torch.no_grad()
 def generate_frames(
-    unet: PuppetMasterUNet,
+    unet: PuppetMasterUNet | Callable[[], PuppetMasterUNet],
     encoders: SVDEncoders,
     pixels: torch.Tensor,
     drags: torch.Tensor,
@@ -45,7 +46,10 @@ def generate_frames(
     callback: StepCallback | None = None,
 ) -> torch.Tensor:
     """The model's part of a generation: an already cropped (1, 3, S, S) frame in [0, 1] and (F, K, 4)
-    drags -> (F, S, S, 3) frames in [0, 1] (encode, the official sampler, chunked decode)."""
+    drags -> (F, S, S, 3) frames in [0, 1] (encode, the official sampler, chunked decode).
+
+    `unet` may be a function that returns the UNet ready to run: it is called once the encoders are done,
+    so a memory manager that made room for them (ComfyUI's) puts the UNet back before sampling."""
     size = pixels.shape[-1]
     if pixels.shape[-2] != size or size % LATENT_FACTOR:
         raise ValueError(
@@ -53,11 +57,13 @@ def generate_frames(
         )
     frames = drags.shape[0]
     latent = size // LATENT_FACTOR
+    image_latent = encoders.vae.encode(pixels)
+    image_embedding = encoders.image_encoder.embed(pixels)
     latents = sample(
-        unet,
+        unet if isinstance(unet, torch.nn.Module) else unet(),
         initial_noise(seed, frames, (latent, latent)),
-        encoders.vae.encode(pixels),
-        encoders.image_encoder.embed(pixels),
+        image_latent,
+        image_embedding,
         drags[None],
         steps=steps,
         min_guidance=min_guidance,

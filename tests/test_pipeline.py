@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from puppet_master.drags import DragDocumentError
-from puppet_master.encoders import EncoderLoadError, load_svd_encoders
-from puppet_master.pipeline import PuppetMasterPipeline
+from puppet_master.encoders import EncoderLoadError, SVDEncoders, load_svd_encoders
+from puppet_master.pipeline import PuppetMasterPipeline, generate_frames
 from puppet_master.sampling import GenerationCancelled
 from puppet_master.selfcheck import demo_image
 
@@ -74,3 +74,31 @@ def test_missing_or_incomplete_svd_folders_say_which_files_go_where(tmp_path, ti
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(EncoderLoadError, match="(?s)hub is offline.*feature_extractor/preprocessor_config.json"):
         load_svd_encoders("stabilityai/stable-video-diffusion-img2vid")
+
+
+def test_a_unet_function_is_called_after_the_encoders(pipeline):
+    """ComfyUI may move the UNet off the GPU to make room for the encoders: the Sampler node hands over a
+    function that loads it again, which must run after both encoders and give the same frames."""
+    events = []
+
+    class Recorded:
+        def __init__(self, inner, name):
+            self.inner, self.name = inner, name
+
+        def __getattr__(self, attribute):
+            def call(*args, **kwargs):
+                events.append(f"{self.name}.{attribute}")
+                return getattr(self.inner, attribute)(*args, **kwargs)
+
+            return call
+
+    encoders = SVDEncoders(Recorded(pipeline.encoders.vae, "vae"), Recorded(pipeline.encoders.image_encoder, "clip"))
+    pixels, drags = torch.rand(1, 3, 64, 64), torch.zeros(14, 5, 4)
+
+    def ready_unet():
+        events.append("unet")
+        return pipeline.unet
+
+    frames = generate_frames(ready_unet, encoders, pixels, drags, steps=2)
+    assert events == ["vae.encode", "clip.embed", "unet", "vae.decode"]
+    assert torch.equal(frames, generate_frames(pipeline.unet, pipeline.encoders, pixels, drags, steps=2))
