@@ -125,6 +125,13 @@ const dragsNode = (page) =>
 
 const currentDocument = async (page) => JSON.parse((await dragsNode(page)).value);
 
+/** Wait until the document has taken an image of this width (images load asynchronously). */
+const documentWidth = (page, width) =>
+  page.waitForFunction((expected) => {
+    const node = window.app.graph._nodes.find((n) => n.comfyClass === "PuppetMasterDrags");
+    return JSON.parse(node.widgets.find((w) => w.name === "drags").value).width === expected;
+  }, width);
+
 /** Client coordinates of image pixels on the editor canvas, mapped with the pack's own letterbox rule. */
 async function toClient(page, points) {
   return page.evaluate(async (imagePoints) => {
@@ -180,10 +187,7 @@ for (const [mode, vueNodes, scale] of [["classic", false, 1.25], ["vue-nodes", t
 
     test("mounts on the node with the upstream LoadImage picture, without running", async () => {
       assert.equal(await page.locator(".pm-drag-editor").count(), 1);
-      await page.waitForFunction(() => {
-        const node = window.app.graph._nodes.find((n) => n.comfyClass === "PuppetMasterDrags");
-        return JSON.parse(node.widgets.find((w) => w.name === "drags").value).width === 96;
-      });
+      await documentWidth(page, 96);
       const doc = await currentDocument(page);
       assert.deepEqual([doc.width, doc.height], [96, 80], "the document takes the image's size");
       assert.deepEqual(doc.drags[0].points, [[48, 46.875], [48, 31.25]], "the workflow's drag is rescaled from 512x512");
@@ -283,10 +287,7 @@ for (const [mode, vueNodes, scale] of [["classic", false, 1.25], ["vue-nodes", t
         widget.value = "example_wide.png";
         widget.callback?.(widget.value);
       });
-      await page.waitForFunction(() => {
-        const node = window.app.graph._nodes.find((n) => n.comfyClass === "PuppetMasterDrags");
-        return JSON.parse(node.widgets.find((w) => w.name === "drags").value).width === 192;
-      });
+      await documentWidth(page, 192);
       const after = await currentDocument(page);
       assert.equal(after.height, 80);
       after.drags.forEach((drag, i) =>
@@ -303,10 +304,7 @@ for (const [mode, vueNodes, scale] of [["classic", false, 1.25], ["vue-nodes", t
         const output = { images: [{ filename: "example.png", subfolder: "", type: "input" }] };
         api.dispatchCustomEvent("executed", { node: String(node.id), display_node: String(node.id), output });
       });
-      await page.waitForFunction(() => {
-        const node = window.app.graph._nodes.find((n) => n.comfyClass === "PuppetMasterDrags");
-        return JSON.parse(node.widgets.find((w) => w.name === "drags").value).width === 96;
-      });
+      await documentWidth(page, 96);
       assert.deepEqual(errors, []);
     });
 
@@ -340,10 +338,7 @@ describe("example workflows in the ComfyUI frontend", { skip }, () => {
       const workflow = JSON.parse(readFileSync(join(REPO, `workflows/${name}.json`), "utf8"));
       const expected = JSON.parse(readFileSync(join(REPO, `workflows/${name}.api.json`), "utf8"));
       await page.evaluate((graph) => window.app.loadGraphData(graph), workflow);
-      await page.waitForFunction(() => {
-        const node = window.app.graph._nodes.find((n) => n.comfyClass === "PuppetMasterDrags");
-        return JSON.parse(node.widgets.find((w) => w.name === "drags").value).width === 96;
-      });
+      await documentWidth(page, 96);
       const prompt = await page.evaluate(async () => (await window.app.graphToPrompt()).output);
       assert.deepEqual(Object.keys(prompt).sort(), Object.keys(expected).sort());
       for (const [id, node] of Object.entries(expected)) {
