@@ -42,29 +42,37 @@ class ComfyImageEmbedder:
         return output.image_embeds.float().unsqueeze(1)
 
 
-class ManagedVideoAutoencoder:
-    """A diffusers SVD VAE under ComfyUI's memory management: loaded for each use, offloadable in between."""
+class _Managed:
+    """A diffusers module under ComfyUI's memory management: loaded onto the GPU for each use, offloadable
+    by ComfyUI in between, like its own models."""
+
+    def __init__(self, inner: object, module: torch.nn.Module) -> None:
+        self.inner = inner
+        self.wrapped = comfy_env.wrap_model(module)
+
+    def ready(self):
+        comfy_env.loaded(self.wrapped)
+        return self.inner
+
+
+class ManagedVideoAutoencoder(_Managed):
+    """The diffusers SVD VAE, managed."""
 
     def __init__(self, inner: DiffusersVideoAutoencoder) -> None:
-        self.inner = inner
-        self.wrapped = comfy_env.wrap_model(inner.vae)
+        super().__init__(inner, inner.vae)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        comfy_env.loaded(self.wrapped)
-        return self.inner.encode(images)
+        return self.ready().encode(images)
 
     def decode(self, latents: torch.Tensor, chunk_size: int) -> torch.Tensor:
-        comfy_env.loaded(self.wrapped)
-        return self.inner.decode(latents, chunk_size)
+        return self.ready().decode(latents, chunk_size)
 
 
-class ManagedImageEmbedder:
-    """A diffusers SVD CLIP image encoder under ComfyUI's memory management."""
+class ManagedImageEmbedder(_Managed):
+    """The diffusers SVD CLIP image encoder, managed."""
 
     def __init__(self, inner: DiffusersImageEmbedder) -> None:
-        self.inner = inner
-        self.wrapped = comfy_env.wrap_model(inner.encoder)
+        super().__init__(inner, inner.encoder)
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
-        comfy_env.loaded(self.wrapped)
-        return self.inner.embed(images)
+        return self.ready().embed(images)
