@@ -11,7 +11,8 @@ import pytest
 from conftest import REPO
 from nodes import NODE_CLASS_MAPPINGS
 
-WORKFLOWS = sorted(p for p in (REPO / "workflows").glob("*.json") if not p.name.endswith(".api.json"))
+EXAMPLES = REPO / "example_workflows"  # UI format (ComfyUI's template browser lists them); API twins in api/
+WORKFLOWS = sorted(EXAMPLES.glob("*.json"))
 CORE_NODES = {  # type: (widget count in UI format, {output slot: type}, {socket input: type})
     "LoadImage": (2, {0: "IMAGE", 1: "MASK"}, {}),
     "SaveAnimatedWEBP": (5, {}, {"images": "IMAGE"}),
@@ -87,7 +88,7 @@ def test_ui_workflow_matches_the_nodes(path):
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
 def test_api_workflow_is_the_same_graph(path):
     ui = json.loads(path.read_text())
-    api = json.loads(path.with_suffix(".api.json").read_text())
+    api = json.loads((EXAMPLES / "api" / f"{path.stem}.api.json").read_text())
     assert {int(k): v["class_type"] for k, v in api.items()} == {n["id"]: n["type"] for n in ui["nodes"]}
     ui_links = {
         (source, slot, target, ui_nodes_input(ui, target, target_slot))
@@ -114,5 +115,5 @@ def ui_nodes_input(ui, node_id, slot):
 def test_the_three_documented_workflows_exist():
     names = {p.stem for p in WORKFLOWS}
     assert names == {"puppet_master_basic", "puppet_master_mask_paste_back", "puppet_master_svd_checkpoint"}
-    svd = json.loads((REPO / "workflows" / "puppet_master_svd_checkpoint.json").read_text())
+    svd = json.loads((EXAMPLES / "puppet_master_svd_checkpoint.json").read_text())
     assert "PuppetMasterSVDEncoders" not in {n["type"] for n in svd["nodes"]}

@@ -31,7 +31,7 @@ COMFYUI = os.environ.get("COMFYUI_PATH")
 pytestmark = pytest.mark.skipif(
     not COMFYUI, reason="set COMFYUI_PATH to a ComfyUI checkout to run the real-server tests"
 )
-WORKFLOWS = REPO / "workflows"
+WORKFLOWS = REPO / "example_workflows" / "api"
 MODEL_NODES = {"PuppetMasterLoader", "PuppetMasterSVDEncoders", "ImageOnlyCheckpointLoader", "LoadImage"}  # file names
 
 

@@ -17,7 +17,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const ARTIFACTS = fileURLToPath(new URL("./artifacts/", import.meta.url));
 const PYTHON = process.env.PYTHON ?? join(REPO, ".venv/bin/python");
-const WORKFLOW = JSON.parse(readFileSync(join(REPO, "workflows/puppet_master_basic.json"), "utf8"));
+const WORKFLOW = JSON.parse(readFileSync(join(REPO, "example_workflows/puppet_master_basic.json"), "utf8"));
 let playwright = null;
 try {
   playwright = await import("playwright-core");
@@ -335,8 +335,8 @@ describe("example workflows in the ComfyUI frontend", { skip }, () => {
 
   for (const name of ["puppet_master_basic", "puppet_master_mask_paste_back", "puppet_master_svd_checkpoint"]) {
     test(`${name}.json queues exactly ${name}.api.json (drags rescaled to the image)`, async () => {
-      const workflow = JSON.parse(readFileSync(join(REPO, `workflows/${name}.json`), "utf8"));
-      const expected = JSON.parse(readFileSync(join(REPO, `workflows/${name}.api.json`), "utf8"));
+      const workflow = JSON.parse(readFileSync(join(REPO, `example_workflows/${name}.json`), "utf8"));
+      const expected = JSON.parse(readFileSync(join(REPO, `example_workflows/api/${name}.api.json`), "utf8"));
       await page.evaluate((graph) => window.app.loadGraphData(graph), workflow);
       await documentWidth(page, 96);
       const prompt = await page.evaluate(async () => (await window.app.graphToPrompt()).output);
