@@ -10,7 +10,7 @@ from puppet_master.image import CropTransform, object_crop, paste_back
 from puppet_master.video import from_pil
 
 from .images import first_image, mask_array
-from .loaders import CATEGORY
+from .loaders import CATEGORY, SEARCH_ALIASES
 from .types import DragSet
 
 
@@ -21,21 +21,40 @@ class PuppetMasterPrepareImage:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("IMAGE", "PM_DRAGS", "PM_CROP")
     RETURN_NAMES = ("image", "drags", "crop")
+    OUTPUT_TOOLTIPS = (
+        "The square crop, for the Sampler.",
+        "The drags in the crop's pixels.",
+        "Where the crop lies in the original image, for Paste Back.",
+    )
     FUNCTION = "prepare"
+    DESCRIPTION = (
+        "The official object-centric crop: the object (mask) centred in a white square and resized; the drags "
+        "follow. Without a mask the image is padded to a square."
+    )
+    SEARCH_ALIASES = SEARCH_ALIASES
 
     @classmethod
     def INPUT_TYPES(cls) -> dict:  # noqa: N802
         return {
             "required": {
-                "image": ("IMAGE",),
-                "drags": ("PM_DRAGS",),
+                "image": ("IMAGE", {"tooltip": "The image the drags were drawn on"}),
+                "drags": ("PM_DRAGS", {"tooltip": "Drags from Puppet-Master Drags"}),
                 "scale": (
                     "FLOAT",
-                    {"default": 2.2, "min": 1.0, "max": 5.0, "step": 0.05, "tooltip": "square / box side"},
+                    {
+                        "default": 2.2,
+                        "min": 1.0,
+                        "max": 5.0,
+                        "step": 0.05,
+                        "tooltip": "Crop side relative to the object's box (official 2.2)",
+                    },
                 ),
-                "size": ("INT", {"default": 256, "min": 64, "max": 1024, "step": 8, "tooltip": "model input side"}),
+                "size": (
+                    "INT",
+                    {"default": 256, "min": 64, "max": 1024, "step": 8, "tooltip": "Crop side in pixels = video size"},
+                ),
             },
-            "optional": {"mask": ("MASK",)},
+            "optional": {"mask": ("MASK", {"tooltip": "1 on the object (paint it in the mask editor)"})},
         }
 
     def prepare(
@@ -52,13 +71,20 @@ class PuppetMasterPasteBack:
 
     CATEGORY = CATEGORY
     RETURN_TYPES = ("IMAGE",)
+    OUTPUT_TOOLTIPS = ("The frames at the original image's size.",)
     FUNCTION = "paste"
+    DESCRIPTION = "Puts the generated crop frames back onto the original image, at its resolution."
+    SEARCH_ALIASES = SEARCH_ALIASES
 
     @classmethod
     def INPUT_TYPES(cls) -> dict:  # noqa: N802
         return {
-            "required": {"frames": ("IMAGE",), "crop": ("PM_CROP",), "original": ("IMAGE",)},
-            "optional": {"mask": ("MASK",)},
+            "required": {
+                "frames": ("IMAGE", {"tooltip": "Frames from the Sampler"}),
+                "crop": ("PM_CROP", {"tooltip": "The crop output of Prepare Image"}),
+                "original": ("IMAGE", {"tooltip": "The image given to Prepare Image"}),
+            },
+            "optional": {"mask": ("MASK", {"tooltip": "Object mask: outside the object the original stays"})},
         }
 
     def paste(

@@ -10,7 +10,7 @@ from puppet_master.video import draw_drags, from_pil
 
 from . import comfy_env
 from .images import first_image
-from .loaders import CATEGORY
+from .loaders import CATEGORY, SEARCH_ALIASES
 from .types import DragSet
 
 EMPTY_DOCUMENT = '{"version": 1, "width": 512, "height": 512, "drags": []}'
@@ -22,18 +22,31 @@ class PuppetMasterDrags:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("PM_DRAGS", "IMAGE")
     RETURN_NAMES = ("drags", "preview")
+    OUTPUT_TOOLTIPS = ("The drags, for Prepare Image or the Sampler.", "The image with the drags drawn.")
     FUNCTION = "build"
-    DESCRIPTION = "Up to 5 drags in pixels of the image; a connected tracks string replaces the editor's drags."
+    DESCRIPTION = (
+        "Draw up to 5 drags on the image in the node's editor (or type the JSON document); a connected tracks "
+        "string replaces the editor's drags."
+    )
+    SEARCH_ALIASES = SEARCH_ALIASES
 
     @classmethod
     def INPUT_TYPES(cls) -> dict:  # noqa: N802
         return {
             "required": {
-                "image": ("IMAGE",),
-                "drags": ("STRING", {"multiline": True, "default": EMPTY_DOCUMENT, "tooltip": "drag document JSON"}),
-                "frames": ("INT", {"default": 14, "min": 2, "max": 64, "tooltip": "video length (trained on 14)"}),
+                "image": ("IMAGE", {"tooltip": "The image the drags are drawn on (the one the Sampler animates)"}),
+                "drags": (
+                    "STRING",
+                    {"multiline": True, "default": EMPTY_DOCUMENT, "tooltip": "Drag document (image pixels)"},
+                ),
+                "frames": ("INT", {"default": 14, "min": 2, "max": 64, "tooltip": "Video length (trained on 14)"}),
             },
-            "optional": {"tracks": ("STRING", {"forceInput": True, "tooltip": "KJNodes/ATI/WanMove track JSON"})},
+            "optional": {
+                "tracks": (
+                    "STRING",
+                    {"forceInput": True, "tooltip": "KJNodes/ATI/WanMove tracks JSON; replaces the editor's drags"},
+                )
+            },
         }
 
     def build(self, image: torch.Tensor, drags: str, frames: int, tracks: str | None = None) -> dict:
@@ -50,11 +63,19 @@ class PuppetMasterDrawDrags:
 
     CATEGORY = CATEGORY
     RETURN_TYPES = ("IMAGE",)
+    OUTPUT_TOOLTIPS = ("The frames with the drag tracks drawn.",)
     FUNCTION = "draw"
+    DESCRIPTION = "Draws the drag tracks over frames to check the motion (the crop's frames, or Paste Back's)."
+    SEARCH_ALIASES = SEARCH_ALIASES
 
     @classmethod
     def INPUT_TYPES(cls) -> dict:  # noqa: N802
-        return {"required": {"frames": ("IMAGE",), "drags": ("PM_DRAGS",)}}
+        return {
+            "required": {
+                "frames": ("IMAGE", {"tooltip": "Frames from the Sampler or Paste Back"}),
+                "drags": ("PM_DRAGS", {"tooltip": "The drags the frames were generated with"}),
+            }
+        }
 
     def draw(self, frames: torch.Tensor, drags: DragSet) -> tuple[torch.Tensor]:
         count, height, width = frames.shape[:3]

@@ -11,6 +11,7 @@ from . import comfy_env
 from .comfy_encoders import ManagedImageEmbedder, ManagedVideoAutoencoder
 
 CATEGORY = "Puppet-Master"
+SEARCH_ALIASES = ["drag", "trajectory", "motion", "puppet", "part motion", "svd", "image to video"]
 WEIGHT_DTYPES = {"auto": None, "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
@@ -20,15 +21,20 @@ class PuppetMasterLoader:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("PM_MODEL",)
     RETURN_NAMES = ("model",)
+    OUTPUT_TOOLTIPS = ("The Puppet-Master UNet, for the Sampler's model input.",)
     FUNCTION = "load"
     DESCRIPTION = "Load the Puppet-Master UNet (model.safetensors, CC-BY-NC-SA-4.0) from models/puppet_master."
+    SEARCH_ALIASES = SEARCH_ALIASES
 
     @classmethod
     def INPUT_TYPES(cls) -> dict:  # noqa: N802 (ComfyUI's name)
         return {
             "required": {
                 "unet_name": (comfy_env.model_names(), {"tooltip": "Puppet-Master weights in models/puppet_master"}),
-                "weight_dtype": (list(WEIGHT_DTYPES), {"default": "auto", "tooltip": "auto: fp16/bf16 on GPU"}),
+                "weight_dtype": (
+                    list(WEIGHT_DTYPES),
+                    {"default": "auto", "tooltip": "UNet precision; auto: bf16/fp16 where the GPU has it, else fp32"},
+                ),
             }
         }
 
@@ -45,12 +51,18 @@ class PuppetMasterSVDEncoders:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("PM_SVD",)
     RETURN_NAMES = ("encoders",)
+    OUTPUT_TOOLTIPS = ("The SVD VAE and CLIP image encoder, for the Sampler's encoders input.",)
     FUNCTION = "load"
-    DESCRIPTION = "For users without svd.safetensors: a diffusers-format stable-video-diffusion-img2vid folder."
+    DESCRIPTION = (
+        "The SVD img2vid VAE and CLIP image encoder from a diffusers folder in models/diffusers (for users "
+        "without svd.safetensors)."
+    )
+    SEARCH_ALIASES = SEARCH_ALIASES
 
     @classmethod
     def INPUT_TYPES(cls) -> dict:  # noqa: N802
-        return {"required": {"svd_folder": (comfy_env.svd_folder_names(), {"tooltip": "in models/diffusers"})}}
+        tooltip = "An SVD img2vid diffusers folder in models/diffusers"
+        return {"required": {"svd_folder": (comfy_env.svd_folder_names(), {"tooltip": tooltip})}}
 
     def load(self, svd_folder: str) -> tuple[SVDEncoders]:
         dtype = torch.float16 if comfy_env.torch_device().type == "cuda" else torch.float32

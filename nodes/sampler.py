@@ -17,7 +17,7 @@ from puppet_master.video import from_pil
 from . import comfy_env
 from .comfy_encoders import ComfyImageEmbedder, ComfyVideoAutoencoder
 from .images import first_image
-from .loaders import CATEGORY
+from .loaders import CATEGORY, SEARCH_ALIASES
 from .types import DragSet
 
 DEFAULT_SIZE = 256
@@ -58,7 +58,9 @@ class PuppetMasterSampler:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("IMAGE",)
     RETURN_NAMES = ("frames",)
+    OUTPUT_TOOLTIPS = ("The generated frames (an IMAGE batch), for Paste Back or a video saver.",)
     FUNCTION = "generate"
+    SEARCH_ALIASES = SEARCH_ALIASES
     DESCRIPTION = (
         "EDM Euler on SVD's Karras schedule with per-frame guidance min_cfg -> cfg. Connect Puppet-Master SVD "
         "Encoders, or CLIP_VISION + VAE from ImageOnlyCheckpointLoader(svd.safetensors)."
@@ -68,18 +70,46 @@ class PuppetMasterSampler:
     def INPUT_TYPES(cls) -> dict:  # noqa: N802
         return {
             "required": {
-                "model": ("PM_MODEL",),
-                "image": ("IMAGE",),
-                "drags": ("PM_DRAGS",),
-                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True}),
-                "steps": ("INT", {"default": 50, "min": 1, "max": 200}),
-                "cfg": ("FLOAT", {"default": 5.0, "min": 1.0, "max": 20.0, "step": 0.1, "tooltip": "last frame"}),
-                "min_cfg": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 20.0, "step": 0.1, "tooltip": "first frame"}),
-                "frames": ("INT", {"default": 14, "min": 2, "max": 64}),
-                "decode_chunk_size": ("INT", {"default": 14, "min": 1, "max": 64, "tooltip": "lower = less memory"}),
-                "negative": (["official", "drags_only"], {"default": "official"}),
+                "model": ("PM_MODEL", {"tooltip": "The UNet from Puppet-Master Loader"}),
+                "image": ("IMAGE", {"tooltip": "The image to animate (Prepare Image's crop, or padded to a square)"}),
+                "drags": ("PM_DRAGS", {"tooltip": "The drags, from Drags or Prepare Image"}),
+                "seed": (
+                    "INT",
+                    {
+                        "default": 0,
+                        "min": 0,
+                        "max": 0xFFFFFFFFFFFFFFFF,
+                        "control_after_generate": True,
+                        "tooltip": "Noise seed: same seed, image and drags give the same video",
+                    },
+                ),
+                "steps": ("INT", {"default": 50, "min": 1, "max": 200, "tooltip": "Denoising steps (official 50)"}),
+                "cfg": (
+                    "FLOAT",
+                    {"default": 5.0, "min": 1.0, "max": 20.0, "step": 0.1, "tooltip": "Guidance of the last frame"},
+                ),
+                "min_cfg": (
+                    "FLOAT",
+                    {"default": 1.0, "min": 0.0, "max": 20.0, "step": 0.1, "tooltip": "Guidance of the first frame"},
+                ),
+                "frames": ("INT", {"default": 14, "min": 2, "max": 64, "tooltip": "Video length (trained on 14)"}),
+                "decode_chunk_size": (
+                    "INT",
+                    {"default": 14, "min": 1, "max": 64, "tooltip": "Frames decoded at once: lower = less memory"},
+                ),
+                "negative": (
+                    ["official", "drags_only"],
+                    {
+                        "default": "official",
+                        "tooltip": "Unconditional pass: official drops image, CLIP, drags; drags_only the drags",
+                    },
+                ),
             },
-            "optional": {"encoders": ("PM_SVD",), "clip_vision": ("CLIP_VISION",), "vae": ("VAE",)},
+            "optional": {
+                "encoders": ("PM_SVD", {"tooltip": "From Puppet-Master SVD Encoders (or connect clip_vision + vae)"}),
+                "clip_vision": ("CLIP_VISION", {"tooltip": "From ImageOnlyCheckpointLoader(svd.safetensors)"}),
+                "vae": ("VAE", {"tooltip": "From ImageOnlyCheckpointLoader(svd.safetensors)"}),
+            },
         }
 
     def generate(
