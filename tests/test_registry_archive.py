@@ -63,7 +63,11 @@ def test_archive_keeps_the_pack_and_leaves_out_dev_tooling():
     files = archive_files()
     for needed in ("__init__.py", "pyproject.toml", "LICENSE", "nodes/__init__.py", "puppet_master/cli.py"):
         assert needed in files
-    assert any(name.startswith("example_workflows/") and name.endswith(".json") for name in files)
+    for workflow in [name for name in files if name.startswith("example_workflows/") and name.count("/") == 1]:
+        if workflow.endswith(".json"):
+            assert workflow.replace(".json", ".jpg") in files, f"{workflow} has no thumbnail"
+    for shipped in ("locales/en/main.json", "locales/zh/main.json", "web/docs/PuppetMasterSampler.md"):
+        assert shipped in files
     for left_out in ("tests/", "training/", "scripts/", ".ci/", "docs/"):
         assert not [name for name in files if name.startswith(left_out)], left_out
     assert "requirements-dev.txt" not in files
