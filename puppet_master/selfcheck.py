@@ -8,7 +8,6 @@ code paths as a real generation; the tests build their tiny models with the same
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 from importlib import resources
 from pathlib import Path
@@ -27,6 +26,19 @@ DEMO_DRAGS = {"version": 1, "width": 96, "height": 80, "drags": [{"points": [[45
 def tiny_unet_config() -> dict:
     """The official tiny test configuration (same block structure as the real model, 32 channels)."""
     return json.loads(resources.files("puppet_master").joinpath("configs/tiny_unet.json").read_text())
+
+
+def random_tiny_unet(seed: int = 0) -> PuppetMasterUNet:
+    """A tiny Puppet-Master UNet (the packaged tiny config) with every parameter drawn from N(0, 0.05^2).
+
+    Every weight is random, the drag modulation and drag tokens included, so drags change the output.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    model = PuppetMasterUNet(**tiny_unet_config())
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.05)
+    return model.eval()
 
 
 def write_tiny_svd_folder(root: str | Path, seed: int = 0) -> Path:
@@ -86,31 +98,46 @@ def _check_drag_cache(model: PuppetMasterUNet, frames: int, steps: int) -> bool:
     return ok
 
 
+def offline_generate_command(folder: str | Path = "outputs", python: str = ".venv/bin/python") -> str:
+    """The `generate` command that runs on the tiny weights and demo inputs `run_selfcheck` leaves in `folder`."""
+    folder = Path(folder)
+    return (
+        f"{python} -m puppet_master generate --image {folder / 'demo.png'} --mask {folder / 'demo_mask.png'} "
+        f"--drags {folder / 'demo_drags.json'} --unet {folder / 'tiny_puppet_master.safetensors'} "
+        f"--svd {folder / 'svd_tiny'} --size 64 --steps 3 --out {folder / 'demo.mp4'}"
+    )
+
+
 def run_selfcheck(out: str | Path = "outputs/selfcheck.mp4", frames: int = 14, steps: int = 3) -> bool:
     """Build, save, inspect and reload tiny random models, check the drag cache, then generate a video.
 
+    The tiny weights (`tiny_puppet_master.safetensors`, `svd_tiny/`) and the demo inputs (`demo.png`,
+    `demo_mask.png`, `demo_drags.json`) stay next to `out`, so `offline_generate_command` can use them.
     Returns True when every check passed; prints what it did.
     """
     from .pipeline import PuppetMasterPipeline
     from .video import draw_drags, save_video
 
-    torch.manual_seed(0)
-    model = PuppetMasterUNet(**tiny_unet_config())
-    for parameter in model.parameters():
-        torch.nn.init.normal_(parameter, std=0.05)
-    with tempfile.TemporaryDirectory() as folder:
-        unet_path = save_unet(model, Path(folder) / "tiny_puppet_master.safetensors")
-        print(inspect_checkpoint(unet_path).describe())
-        ok = _check_drag_cache(load_unet(unet_path), frames, steps)
-        pipeline = PuppetMasterPipeline.from_files(unet_path, write_tiny_svd_folder(Path(folder) / "svd"), "cpu")
-        image, mask = demo_image()
-        started = time.perf_counter()
-        result = pipeline(image, DEMO_DRAGS, mask, frames=frames, steps=steps, size=64, seed=0)
-        seconds = time.perf_counter() - started
+    folder = Path(out).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    unet_path = save_unet(random_tiny_unet(), folder / "tiny_puppet_master.safetensors")
+    svd_path = write_tiny_svd_folder(folder / "svd_tiny")
+    image, mask = demo_image()
+    image.save(folder / "demo.png")
+    mask.save(folder / "demo_mask.png")
+    (folder / "demo_drags.json").write_text(json.dumps(DEMO_DRAGS))
+    print(inspect_checkpoint(unet_path).describe())
+    ok = _check_drag_cache(load_unet(unet_path), frames, steps)
+    pipeline = PuppetMasterPipeline.from_files(unet_path, svd_path, "cpu")
+    started = time.perf_counter()
+    result = pipeline(image, DEMO_DRAGS, mask, frames=frames, steps=steps, size=64, seed=0)
+    seconds = time.perf_counter() - started
     video = draw_drags(result.on_original(image, mask), result.crop.to_original(result.tracks))
     path = save_video(video, out)
     ok &= bool(torch.isfinite(result.frames).all()) and len(video) == frames
     print(f"generated {len(video)} frames ({video.shape[2]}x{video.shape[1]}) in {seconds:.1f} s -> {path}")
-    print("(tiny random weights: the video shows noise, not motion; real weights: python -m puppet_master generate)")
+    print("(tiny random weights: the video shows noise, not motion)")
+    print(f"the same offline with the CLI, on the tiny weights and demo inputs it left in {folder}/:")
+    print(f"  {offline_generate_command(folder)}")
     print("selfcheck passed" if ok else "selfcheck FAILED")
     return ok

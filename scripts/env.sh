@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create or update .venv: the project's requirements plus any extra pip arguments given.
+# Create or update .venv: the project's requirements, the library itself (editable, so `import puppet_master`
+# works from any folder), plus any extra pip arguments given.
 # torch is reused when the base Python already has it (the venv sees system site-packages);
 # otherwise torch==${TORCH_VERSION:-2.13.0} is installed. torch is never in requirements.txt.
 set -euo pipefail
@@ -11,3 +12,4 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     .venv/bin/python -m pip install --quiet "torch==${TORCH_VERSION:-2.13.0}"
 fi
 .venv/bin/python -m pip install --quiet -r requirements.txt "$@"
+.venv/bin/python -m pip install --quiet --no-deps -e .

@@ -1,22 +1,27 @@
 """`python -m puppet_master info|selfcheck` through a real subprocess and through main()."""
 
 import json
+import os
 import subprocess
 import sys
 
 import av
 from PIL import Image
 
-from conftest import REPO
 from puppet_master.cli import main
 from puppet_master.loading import save_unet
-from puppet_master.selfcheck import demo_image
+from puppet_master.selfcheck import demo_image, offline_generate_command
+from support import REPO
 
 
-def run_cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "puppet_master", *args], cwd=REPO, capture_output=True, text=True, timeout=300
-    )
+def run_python(*args, cwd=REPO):
+    """`python ARGS` with this checkout's library first on the path, whatever the working folder."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def run_cli(*args, cwd=REPO):
+    return run_python("-m", "puppet_master", *args, cwd=cwd)
 
 
 def test_info_describes_a_puppet_master_file(tiny_unet, tmp_path):
@@ -72,3 +77,14 @@ def test_selfcheck_passes_and_writes_its_video(tmp_path):
     assert "selfcheck passed" in result.stdout and "cached drag context == uncached: True" in result.stdout
     with Image.open(out) as video:
         assert video.n_frames == 8 and video.size == (96, 80)
+
+
+def test_the_readmes_offline_generate_command_runs_on_what_the_main_job_leaves(tmp_path):
+    """`bash scripts/demo.sh` runs `selfcheck` (outputs/ in the project root); the README's command uses its files."""
+    assert run_cli("selfcheck", "--frames", "8", "--steps", "2", cwd=tmp_path).returncode == 0
+    command = offline_generate_command()
+    assert command in (REPO / "README.md").read_text(), "README.md must show the offline generate command exactly"
+    result = run_python(*command.split()[1:], cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with av.open(str(tmp_path / "outputs" / "demo.mp4")) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 14

@@ -106,7 +106,7 @@ def test_tracks_need_the_image_size():
 
 def test_shared_js_vectors_match_python():
     """tests/js/vectors.json is what both resamplers must produce (the JS side checks it with node --test)."""
-    from conftest import REPO
+    from support import REPO
 
     cases = json.loads((REPO / "tests" / "js" / "vectors.json").read_text())["cases"]
     for case in cases:

@@ -52,11 +52,11 @@ def test_official_layout_file_loads_strictly_with_a_config(tiny_config, tiny_une
     assert same_weights(load_unet(path, config=tmp_path / "config.json"), tiny_unet)
 
 
-def test_fixture_weights_without_config_name_the_mismatch(tmp_path):
-    from conftest import shared_path
-
+def test_official_layout_weights_without_config_name_the_mismatch(tiny_unet, tmp_path):
+    path = tmp_path / "official_layout.safetensors"
+    save_file({k: v.contiguous() for k, v in tiny_unet.state_dict().items()}, str(path), metadata={"format": "pt"})
     with pytest.raises(CheckpointError) as error:
-        load_unet(shared_path("fixtures/tiny_unet_weights.safetensors"))
+        load_unet(path)
     message = str(error.value)
     assert "shape mismatches" in message and "conv_in.weight" in message and "config" in message
 

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from conftest import counting_drag_embedding_calls, random_drags
 from puppet_master.model import PuppetMasterUNet
 from puppet_master.model.attention import AllToFirstAttnProcessor
+from support import counting_drag_embedding_calls, random_drags
 
 
 def inputs(batch, frames, height, width, seed=0, channels=32):

@@ -4,7 +4,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import shared_path
+from support import shared_path
 
 PASSES = {
     "main": ("sample", "timestep", "image_latents", "encoder_hidden_states", "drags", "output"),
@@ -25,19 +25,19 @@ def run(model, io, sample, timestep, image, clip, drags):
 
 
 @pytest.mark.parametrize("name", PASSES)
-def test_forward_matches_official(tiny_unet, unet_io, name):
+def test_forward_matches_official(official_tiny_unet, unet_io, name):
     sample, timestep, image, clip, drags, expected = PASSES[name]
-    output = run(tiny_unet, unet_io, sample, timestep, image, clip, unet_io[drags])
+    output = run(official_tiny_unet, unet_io, sample, timestep, image, clip, unet_io[drags])
     assert output.shape == unet_io[expected].shape
     assert (output - unet_io[expected]).abs().max().item() < 1e-5
 
 
-def test_no_drag_pass_matches_official(tiny_unet, unet_io):
-    output = run(tiny_unet, unet_io, *PASSES["main"][:4], torch.zeros_like(unet_io["drags"]))
+def test_no_drag_pass_matches_official(official_tiny_unet, unet_io):
+    output = run(official_tiny_unet, unet_io, *PASSES["main"][:4], torch.zeros_like(unet_io["drags"]))
     assert (output - unet_io["nodrag_output"]).abs().max().item() < 1e-5
 
 
-def test_intermediates_match_official(tiny_unet, unet_io):
+def test_intermediates_match_official(official_tiny_unet, unet_io):
     """Per-block activations and every cross-attention context (CLIP token + 5 drag tokens)."""
     expected = load_file(shared_path("fixtures/tiny_unet_intermediates.safetensors"))
     captured = {}
@@ -49,14 +49,14 @@ def test_intermediates_match_official(tiny_unet, unet_io):
     def keep_context(key):
         return lambda module, args, kwargs: captured.__setitem__(key, kwargs["encoder_hidden_states"])
 
-    for name, module in tiny_unet.named_modules():
+    for name, module in official_tiny_unet.named_modules():
         if f"{name}.out" in expected:
             handles.append(module.register_forward_hook(keep_output(f"{name}.out")))
         if f"{name}.encoder_hidden_states_in" in expected:
             key = f"{name}.encoder_hidden_states_in"
             handles.append(module.register_forward_pre_hook(keep_context(key), with_kwargs=True))
     try:
-        run(tiny_unet, unet_io, *PASSES["main"][:4], unet_io["drags"])
+        run(official_tiny_unet, unet_io, *PASSES["main"][:4], unet_io["drags"])
     finally:
         for handle in handles:
             handle.remove()

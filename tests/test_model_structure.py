@@ -5,9 +5,9 @@ import json
 import torch
 from diffusers.models.attention_processor import AttnProcessor2_0
 
-from conftest import shared_path
 from puppet_master.model import PuppetMasterUNet
 from puppet_master.model.attention import AllToFirstAttnProcessor
+from support import shared_path
 
 
 def test_state_dict_matches_official_manifest():

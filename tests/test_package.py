@@ -3,12 +3,14 @@
 import ast
 import importlib.util
 import json
+import shutil
+import subprocess
 import sys
 
 import tomllib
 
-from conftest import REPO, shared_path
 from puppet_master.selfcheck import tiny_unet_config
+from support import REPO, shared_path
 
 
 def test_comfyui_entry_imports_as_a_package_without_comfyui():
@@ -68,3 +70,17 @@ def test_ci_runs_the_readme_test_command():
     readme = (REPO / "README.md").read_text()
     assert "bash scripts/test.sh" in readme and "bash scripts/demo.sh" in readme
     assert "bash scripts/test.sh" in (REPO / ".ci" / "run").read_text()
+
+
+def test_the_suite_runs_in_a_clone_whose_folder_name_is_not_a_python_identifier(tmp_path):
+    """`ComfyUI-PuppetMaster` is the usual custom_nodes folder name; pytest must not import the root as a package."""
+    clone = tmp_path / "ComfyUI-PuppetMaster"
+    skipped = shutil.ignore_patterns(".git", ".venv", "node_modules", "outputs", "__pycache__", "*.egg-info")
+    shutil.copytree(REPO, clone, ignore=skipped, symlinks=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_drags.py"],
+        cwd=clone, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    summary = result.stdout.strip().splitlines()[-1]
+    assert " passed" in summary and "error" not in summary, summary

@@ -9,7 +9,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from conftest import REPO
+from support import REPO
 from training.drag_sampling import sample_drag_files
 from training.renders import read_parts
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import counting_drag_embedding_calls, random_drags, shared_path
 from puppet_master.sampling import GenerationCancelled, guidance_scales, initial_noise, karras_schedule, sample
+from support import counting_drag_embedding_calls, random_drags, shared_path
 
 RUNS = {"steps4_maxg3": (4, 3.0), "steps3_maxg1": (3, 1.0)}
 
@@ -17,12 +17,22 @@ def sampling_io():
     return load_file(shared_path("fixtures/tiny_sampling_io.safetensors"))
 
 
+def assert_within_float32_ulps(actual: torch.Tensor, expected: list[float], ulps: int) -> None:
+    """Each value within `ulps` float32 units in the last place of the expected value."""
+    expected = torch.tensor(expected, dtype=torch.float32)
+    ulp = torch.nextafter(expected.abs(), torch.tensor(float("inf"))) - expected.abs()
+    distance = ((actual.float() - expected).abs() / ulp).max().item()
+    assert distance <= ulps, f"{distance:.1f} float32 ulps from the official schedule (allowed: {ulps})"
+
+
 @pytest.mark.parametrize("steps", ["25", "50"])
-def test_schedule_is_exactly_svds(steps):
+def test_schedule_is_svds(steps):
+    """The official schedule to within 2 float32 ulps: numpy 1.26 and 2.x round the Karras ramp differently in
+    its last bit (the fixture was made with numpy 2; a fresh environment with bpy pins numpy < 2)."""
     expected = json.loads(shared_path("fixtures/svd_euler_karras_schedule.json").read_text())["schedules"][steps]
     schedule = karras_schedule(int(steps))
-    assert torch.equal(schedule.sigmas, torch.tensor(expected["sigmas"]))
-    assert torch.equal(schedule.timesteps, torch.tensor(expected["timesteps"]))
+    assert_within_float32_ulps(schedule.sigmas, expected["sigmas"], ulps=2)
+    assert_within_float32_ulps(schedule.timesteps, expected["timesteps"], ulps=2)
     assert schedule.init_noise_sigma == pytest.approx(expected["init_noise_sigma"], rel=1e-7)
 
 
@@ -34,11 +44,11 @@ def test_seed_gives_the_official_noise_without_touching_the_global_rng(sampling_
 
 
 @pytest.mark.parametrize("run", RUNS)
-def test_sampling_reproduces_the_official_loop(tiny_unet, sampling_io, run):
+def test_sampling_reproduces_the_official_loop(official_tiny_unet, sampling_io, run):
     steps, max_guidance = RUNS[run]
     with torch.no_grad():
         latents = sample(
-            tiny_unet,
+            official_tiny_unet,
             sampling_io[f"noise_{run}"],
             sampling_io["cond_latent"],
             sampling_io["cond_embedding"],

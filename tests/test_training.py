@@ -12,9 +12,9 @@ import torch
 from diffusers import UNetSpatioTemporalConditionModel
 from safetensors.torch import load_file
 
-from conftest import REPO
 from puppet_master.loading import SVD_ARCHITECTURE_KEYS, load_unet, unet_from_svd
 from puppet_master.selfcheck import tiny_unet_config
+from support import REPO
 from training.dataset import DEFAULT_MIXTURE, ClipDataset, MixtureSampler, mixture_group, tracks_to_drags, write_clip
 from training.ema import EMA
 from training.loss import draw_noise, edm_loss

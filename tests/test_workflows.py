@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from conftest import REPO
 from nodes import NODE_CLASS_MAPPINGS
+from support import REPO
 
 EXAMPLES = REPO / "example_workflows"  # UI format (ComfyUI's template browser lists them); API twins in api/
 WORKFLOWS = sorted(EXAMPLES.glob("*.json"))

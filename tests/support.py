@@ -1,0 +1,55 @@
+"""Helpers shared by the tests (imported as `support`; fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import torch
+
+from puppet_master.model import PuppetMasterUNet
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("PUPPET_MASTER_SHARED", REPO.parent / "shared"))
+
+
+def shared_path(relative: str) -> Path:
+    """Path of a file under shared/ (the official golden outputs), skipping the test, saying why, if absent.
+
+    Only the tests that compare with the official code's outputs may depend on shared/.
+    """
+    path = SHARED / relative
+    if not path.is_file():
+        pytest.skip(f"{path} not found: set PUPPET_MASTER_SHARED to the folder holding fixtures/ and reference/")
+    return path
+
+
+@contextmanager
+def counting_drag_embedding_calls(model: PuppetMasterUNet) -> Iterator[list[int]]:
+    """Count forward calls of the model's DragEmbedding CNNs (15 in the real and tiny models) while inside."""
+    calls: list[int] = []
+    hooks = [
+        conv.register_forward_hook(lambda *_: calls.append(1))
+        for block in model.drag_blocks().values()
+        for conv in block.flow_convs
+    ]
+    try:
+        yield calls
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+def random_drags(batch: int, frames: int, slots: int = 5, used: int = 2, seed: int = 0) -> torch.Tensor:
+    """Linear drags in the official convention: `used` slots filled, the rest all-zero."""
+    generator = torch.Generator().manual_seed(seed)
+    start = torch.rand(batch, 1, used, 2, generator=generator) * 0.8 + 0.1
+    end = torch.rand(batch, 1, used, 2, generator=generator) * 0.8 + 0.1
+    t = torch.linspace(0, 1, frames).view(1, frames, 1, 1)
+    drags = torch.zeros(batch, frames, slots, 4)
+    drags[:, :, :used, :2] = start.expand(batch, frames, used, 2)
+    drags[:, :, :used, 2:] = start * (1 - t) + end * t
+    return drags
