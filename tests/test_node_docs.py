@@ -11,8 +11,8 @@ import re
 
 import pytest
 
-from conftest import REPO
 from nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+from support import REPO
 
 LANGUAGES = ("en", "zh")
 LOCALES = {lang: json.loads((REPO / "locales" / lang / "main.json").read_text()) for lang in LANGUAGES}

@@ -10,7 +10,7 @@ import sys
 import pytest
 import tomllib
 
-from conftest import REPO
+from support import REPO
 
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 COMFY = PYPROJECT["tool"]["comfy"]
