@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.attention import AttentionMixin
+from diffusers.models.attention_processor import AttnProcessor2_0
 from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.transformers.transformer_temporal import TransformerSpatioTemporalModel
@@ -16,7 +17,7 @@ from diffusers.models.unets.unet_3d_blocks import UNetMidBlockSpatioTemporal, ge
 from torch import nn
 
 from ..encoding import encode_drags, sincos_position_table
-from .attention import AllToFirstAttnProcessor
+from .attention import AllToFirstAttnProcessor, ShortContextAttnProcessor
 from .blocks import DragDownBlock, DragOptions, DragUpBlock
 from .context import BlockDrags, DragContext
 
@@ -162,6 +163,9 @@ class PuppetMasterUNet(ModelMixin, AttentionMixin, ConfigMixin):
 
         self._all_to_first = AllToFirstAttnProcessor()
         self.use_all_to_first_attention()
+        self._spatial_cross = ShortContextAttnProcessor()
+        self._temporal_cross = ShortContextAttnProcessor(temporal=True)
+        self.use_short_context_attention()
 
     def spatial_self_attentions(self) -> dict[str, nn.Module]:
         """The spatial self-attention (attn1) layers that use all-to-first attention (16 in the real model)."""
@@ -176,6 +180,18 @@ class PuppetMasterUNet(ModelMixin, AttentionMixin, ConfigMixin):
         """Install the all-to-first processor on every spatial attn1 (the official app and training setup)."""
         for attention in self.spatial_self_attentions().values():
             attention.set_processor(self._all_to_first)
+
+    def cross_attentions(self) -> dict[str, nn.Module]:
+        """Every cross-attention (attn2) layer, spatial and temporal, by module name."""
+        return {name: module.attn2 for name, module in self.named_modules() if getattr(module, "attn2", None)}
+
+    def use_short_context_attention(self, enabled: bool = True) -> None:
+        """Cross-attention over the 1 + K context tokens with folded projections (default), or diffusers' standard
+        processor (`enabled=False`, as the official code; the benchmark's baseline)."""
+        for name, attention in self.cross_attentions().items():
+            temporal = ".temporal_transformer_blocks." in name
+            folded = self._temporal_cross if temporal else self._spatial_cross
+            attention.set_processor(folded if enabled else AttnProcessor2_0())
 
     def drag_blocks(self) -> dict[str, DragDownBlock | DragUpBlock]:
         """Drag-conditioned blocks by state-dict prefix, e.g. 'down_blocks.0'."""
@@ -301,6 +317,7 @@ class PuppetMasterUNet(ModelMixin, AttentionMixin, ConfigMixin):
         hidden = self.conv_in(hidden)
         image_only_indicator = torch.zeros(batch, frames, dtype=hidden.dtype, device=hidden.device)
         self._all_to_first.num_frames = frames
+        self._temporal_cross.temporal_videos = batch
 
         upsampling = 2 ** (len(self.up_blocks) - 1)
         forward_upsample_size = any(side % upsampling for side in latent_size)
