@@ -14,8 +14,9 @@ from typing import Protocol
 
 import torch
 
+from .hub import SVD_PATTERNS, SVD_REPO
+
 CLIP_SIZE = (224, 224)
-SVD_REPO = "stabilityai/stable-video-diffusion-img2vid"
 LAYOUT_HELP = (
     "An SVD img2vid folder (diffusers layout, e.g. ComfyUI/models/diffusers/stable-video-diffusion-img2vid or a "
     f"Hugging Face snapshot of {SVD_REPO}) must contain:\n"
@@ -110,7 +111,8 @@ def _variant(folder: Path, name: str) -> str | None:
     return None
 
 
-def _missing_files(root: Path) -> list[str]:
+def missing_svd_files(root: Path) -> list[str]:
+    """The files an SVD img2vid encoder folder lacks (empty when it is complete)."""
     wanted = {
         "vae": ("config.json", "diffusion_pytorch_model.safetensors"),
         "image_encoder": ("config.json", "model.safetensors"),
@@ -133,7 +135,7 @@ def _resolve_source(source: str | Path) -> Path:
     """A local folder holding the SVD files; a hub id is fetched only when the hub is reachable."""
     path = Path(source).expanduser()
     if path.is_dir():
-        missing = _missing_files(path)
+        missing = missing_svd_files(path)
         if missing:
             raise EncoderLoadError(f"{path} lacks {', '.join(missing)}.\n{LAYOUT_HELP}")
         return path
@@ -145,8 +147,7 @@ def _resolve_source(source: str | Path) -> Path:
     try:
         from huggingface_hub import snapshot_download
 
-        patterns = ["vae/*", "image_encoder/*", "feature_extractor/*", "model_index.json"]
-        return _resolve_source(snapshot_download(str(source), allow_patterns=patterns))
+        return _resolve_source(snapshot_download(str(source), allow_patterns=list(SVD_PATTERNS)))
     except EncoderLoadError:
         raise
     except Exception as error:  # network, authentication or missing repo: all end in the same advice

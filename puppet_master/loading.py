@@ -21,6 +21,7 @@ WEIGHT_NAMES = (
     "diffusion_pytorch_model.safetensors",
     "diffusion_pytorch_model.fp16.safetensors",
     "model.safetensors",
+    "model.fp16.safetensors",
 )
 INDEX_NAME = "diffusion_pytorch_model.safetensors.index.json"
 SAFETENSORS_DTYPES = {
@@ -72,7 +73,8 @@ class CheckpointInfo:
 
     path: Path
     kind: str
-    """'puppet_master', 'svd_unet' (stock diffusers SVD UNet), 'svd_single_file' or 'unknown'."""
+    """'puppet_master', 'svd_unet' (stock diffusers SVD UNet), 'svd_single_file', 'svd_vae', 'svd_image_encoder'
+    or 'unknown'."""
     dtypes: dict[str, int]
     num_parameters: int
     num_tensors: int
@@ -85,6 +87,8 @@ class CheckpointInfo:
             "puppet_master": "Puppet-Master UNet",
             "svd_unet": "stock Stable Video Diffusion UNet (diffusers layout), not Puppet-Master",
             "svd_single_file": "single-file Stable Video Diffusion checkpoint (UNet + VAE + CLIP), not Puppet-Master",
+            "svd_vae": "Stable Video Diffusion VAE (temporal decoder), used with Puppet-Master",
+            "svd_image_encoder": "CLIP image encoder with projection (SVD's image_encoder), used with Puppet-Master",
             "unknown": "unknown weights (neither Puppet-Master nor SVD)",
         }
         dtypes = ", ".join(f"{dtype} x{count}" for dtype, count in sorted(self.dtypes.items()))
@@ -199,6 +203,10 @@ def _classify(names: set[str]) -> str:
         return "svd_single_file"
     if "add_embedding.linear_1.weight" in names and "conv_in.weight" in names:
         return "svd_unet"
+    if "decoder.time_conv_out.weight" in names:
+        return "svd_vae"
+    if "visual_projection.weight" in names and any(name.startswith("vision_model.") for name in names):
+        return "svd_image_encoder"
     return "unknown"
 
 

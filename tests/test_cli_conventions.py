@@ -1,0 +1,107 @@
+"""Command-line conventions: instant help and argument errors (no torch import), defaults in --help, the SVD hub
+download announced (what, where) and forbidden by --offline, `info` on SVD img2vid encoder folders."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+from huggingface_hub import constants
+
+from puppet_master.cli import main
+from puppet_master.hub import SVD_REPO
+from puppet_master.selfcheck import demo_image
+from support import REPO
+
+PROBE = """
+import sys
+from puppet_master.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as done:
+    print("exit", done.code)
+print("torch imported:", "torch" in sys.modules)
+"""
+
+
+def probe(*args: str) -> subprocess.CompletedProcess:
+    """main(args) in a fresh interpreter, reporting whether it imported torch."""
+    return subprocess.run([sys.executable, "-c", PROBE, *args], cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
+def test_help_and_argument_errors_never_import_torch():
+    for args, code in ((["--help"], 0), (["generate", "--help"], 0), (["generate", "--steps", "x"], 2), ([], 2)):
+        result = probe(*args)
+        assert f"exit {code}" in result.stdout, (args, result.stdout, result.stderr)
+        assert "torch imported: False" in result.stdout, args
+
+
+def test_the_probe_sees_torch_when_a_command_runs(tmp_path):
+    result = probe("info", str(tmp_path / "missing.safetensors"))
+    assert "torch imported: True" in result.stdout, result.stdout + result.stderr
+
+
+def test_help_shows_defaults_and_the_hub_download(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")  # one line per option: no words broken across lines
+    for command in ("generate", "bench", "selfcheck"):
+        try:
+            main([command, "--help"])
+        except SystemExit:
+            pass
+    text = " ".join(capsys.readouterr().out.split())
+    for default in ("denoising steps (default: 50)", "(default: 5.0)", "(default: 14)", "(default: auto)",
+                    "(default: outputs/selfcheck.mp4)", "(default: fp32)"):  # fmt: skip
+        assert default in text, default
+    assert f"(default: {SVD_REPO})" in text and "downloaded into the hub cache" in text and "--offline" in text
+    assert "(default: None)" not in text and "(default: False)" not in text
+
+
+def inputs(tmp_path):
+    image, _ = demo_image()
+    image.save(tmp_path / "image.png")
+    (tmp_path / "drags.json").write_text(json.dumps({"version": 1, "width": 96, "height": 80, "drags": []}))
+    return ["--image", str(tmp_path / "image.png"), "--drags", str(tmp_path / "drags.json")]
+
+
+def test_offline_refuses_a_hub_id_before_loading_anything(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # restored afterwards: --offline sets it for the rest of the process
+    code = main(["generate", *inputs(tmp_path), "--unet", str(tmp_path / "absent.safetensors"),
+                 "--out", str(tmp_path / "x.mp4"), "--offline"])  # fmt: skip
+    error = capsys.readouterr().err
+    assert code == 2
+    assert f"--svd {SVD_REPO} is not a local folder and --offline forbids downloading it" in error
+    assert "Traceback" not in error and not (tmp_path / "x.mp4").exists()
+
+
+def test_a_hub_id_is_announced_with_what_and_where(tiny_unet_file, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the hub is unreachable here: the download itself fails cleanly
+    code = main(["generate", *inputs(tmp_path), "--unet", str(tiny_unet_file), "--out", str(tmp_path / "x.mp4"),
+                 "--device", "cpu"])  # fmt: skip
+    error = capsys.readouterr().err
+    assert f"SVD encoders: vae/*, image_encoder/*, feature_extractor/*, model_index.json of {SVD_REPO}" in error
+    assert f"into {constants.HF_HUB_CACHE}" in error
+    assert code == 2 and "hub is offline" in error
+
+
+def test_a_local_folder_is_used_silently(tiny_unet_file, tiny_svd_folder, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    code = main(["generate", *inputs(tmp_path), "--unet", str(tiny_unet_file), "--svd", str(tiny_svd_folder),
+                 "--out", str(tmp_path / "x.gif"), "--steps", "1", "--size", "64", "--device", "cpu",
+                 "--offline"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert "Hugging Face hub" not in capsys.readouterr().err
+
+
+def test_info_describes_an_svd_encoder_folder_part_by_part(tiny_svd_folder, tmp_path, capsys):
+    assert main(["info", str(tiny_svd_folder)]) == 0
+    out = capsys.readouterr().out
+    assert "vae/" in out and "Stable Video Diffusion VAE (temporal decoder)" in out
+    assert "image_encoder/" in out and "CLIP image encoder with projection" in out
+    assert out.rstrip().endswith("SVD img2vid encoders (--svd, ComfyUI models/diffusers): complete")
+    assert main(["info", str(tiny_svd_folder / "vae")]) == 0
+    assert "Stable Video Diffusion VAE" in capsys.readouterr().out
+
+    incomplete = shutil.copytree(tiny_svd_folder, tmp_path / "svd")
+    shutil.rmtree(incomplete / "feature_extractor")
+    assert main(["info", str(incomplete)]) == 0
+    assert "lacks feature_extractor/preprocessor_config.json" in capsys.readouterr().out
