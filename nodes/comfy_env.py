@@ -175,13 +175,13 @@ class Progress:
             self.bar.update_absolute(index + 1, self.total, ("JPEG", preview, 512) if preview is not None else None)
 
 
-def temp_image_ui(image, prefix: str = "pm_drags") -> dict:
-    """Save a PIL image to ComfyUI's temp folder and describe it for the UI ({} outside ComfyUI)."""
+def save_temp_image(image, prefix: str = "pm_drags") -> dict | None:
+    """Save a PIL image to ComfyUI's temp folder; its /view address parts (None outside ComfyUI)."""
     comfy = _comfy()
     if comfy is None:
-        return {}
+        return None
     folder_paths = comfy[0]
     folder, name, counter, subfolder, _ = folder_paths.get_save_image_path(prefix, folder_paths.get_temp_directory())
     filename = f"{name}_{counter:05}_.png"
     image.save(os.path.join(folder, filename))
-    return {"images": [{"filename": filename, "subfolder": subfolder, "type": "temp"}]}
+    return {"filename": filename, "subfolder": subfolder, "type": "temp"}

@@ -14,6 +14,9 @@ from .loaders import CATEGORY, SEARCH_ALIASES
 from .types import DragSet
 
 EMPTY_DOCUMENT = '{"version": 1, "width": 512, "height": 512, "drags": []}'
+# The "ui" key naming the image the node ran on, for its editor (web/drag_editor.js). Not "images": the
+# frontend would show that as a second, plain preview under the editor.
+RUN_IMAGE_KEY = "pm_drag_image"
 
 
 class PuppetMasterDrags:
@@ -55,7 +58,8 @@ class PuppetMasterDrags:
         document = parse_drag_document(tracks if use_tracks else drags, image_size=source.size)
         drag_set = DragSet(document=document, frames=frames)
         preview = draw_drags(from_pil([source.convert("RGB")]).expand(frames, -1, -1, -1), drag_set.tracks())[-1:]
-        return {"ui": comfy_env.temp_image_ui(source), "result": (drag_set, preview)}
+        saved = comfy_env.save_temp_image(source)
+        return {"ui": {RUN_IMAGE_KEY: [saved]} if saved else {}, "result": (drag_set, preview)}
 
 
 class PuppetMasterDrawDrags:

@@ -2,36 +2,87 @@
 // so it runs in a test page as it runs inside the node (web/drag_editor.js mounts it there).
 import {
   DRAG_COLOURS,
+  EASINGS,
+  EXCESS_COLOUR,
   History,
   MAX_DRAGS,
   clampToImage,
   clientToImage,
   deleteDrag,
   deletePoint,
+  dragTiming,
   emptyDocument,
+  excessDrags,
   hitTest,
   insertPoint,
+  isZeroLength,
   letterbox,
+  movePoint,
   parseDocument,
   positionsAt,
   rescaleDocument,
+  retimeDrag,
 } from "./drag_logic.js";
 
 const HIT_RADIUS_CSS = 8;
 const MIN_DRAG_CSS = 4;
 const PLAY_FPS = 7;
+const MASK_TINT = "#00d5ff";
+const CONTROL_STYLE = "font-size:11px;padding:1px 6px;cursor:pointer;white-space:nowrap";
 
 function button(label, title, onClick) {
   const element = document.createElement("button");
   element.textContent = label;
   element.title = title;
-  element.style.cssText = "font-size:11px;padding:1px 6px;cursor:pointer;white-space:nowrap";
+  element.style.cssText = CONTROL_STYLE;
   element.addEventListener("click", (event) => {
     event.stopPropagation();
     onClick();
   });
   return element;
 }
+
+/** The transparent part of `alpha` (an image whose alpha channel is the picture's) as a canvas that is
+ * opaque there, or null when the picture is opaque everywhere (nothing to show). */
+function maskOverlay(alpha) {
+  const canvas = document.createElement("canvas");
+  canvas.width = alpha.naturalWidth ?? alpha.width;
+  canvas.height = alpha.naturalHeight ?? alpha.height;
+  const context = canvas.getContext("2d", { willReadFrequently: true });
+  context.drawImage(alpha, 0, 0);
+  const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
+  let transparent = false;
+  for (let i = 3; i < pixels.length && !transparent; i += 4) transparent = pixels[i] < 255;
+  if (!transparent) return null;
+  context.globalCompositeOperation = "source-out";
+  context.fillStyle = "#000000";
+  context.fillRect(0, 0, canvas.width, canvas.height);
+  return canvas;
+}
+
+/** Thin diagonal stripes: the mask is hatched, so the picture under it keeps its colours. */
+function hatch(context) {
+  const tile = document.createElement("canvas");
+  tile.width = tile.height = 8;
+  const t = tile.getContext("2d");
+  t.fillStyle = `${MASK_TINT}26`;
+  t.fillRect(0, 0, 8, 8);
+  t.strokeStyle = MASK_TINT;
+  t.lineWidth = 1.5;
+  t.beginPath();
+  t.moveTo(-2, 10);
+  t.lineTo(10, -2);
+  t.moveTo(-2, 2);
+  t.lineTo(2, -2);
+  t.moveTo(6, 10);
+  t.lineTo(10, 6);
+  t.stroke();
+  return context.createPattern(tile, "repeat");
+}
+
+/** Frame number (1-based) of a time fraction, and back. */
+const frameOf = (time, frames) => Math.round(time * (frames - 1)) + 1;
+const timeOf = (frame, frames) => (Math.min(Math.max(frame, 1), frames) - 1) / (frames - 1);
 
 export class DragCanvas {
   /** @param {{value?: string|object, frames?: number, onChange?: (value: string) => void}} options */
@@ -40,9 +91,13 @@ export class DragCanvas {
     this.frames = frames;
     this.frame = frames - 1;
     this.image = null;
+    this.overlay = null;
+    this.showMask = true;
+    this.note = "";
     this.selection = null;
     this.gesture = null;
     this.timer = null;
+    this.frameRequest = 0;
     this.history = new History(parseDocument(value));
     this.element = document.createElement("div");
     this.element.className = "pm-drag-editor";
@@ -51,15 +106,21 @@ export class DragCanvas {
     toolbar.style.cssText = "display:flex;gap:4px;align-items:center;font:11px sans-serif;color:#ddd";
     this.slider = document.createElement("input");
     this.slider.type = "range";
+    this.slider.title = "frame of the timing preview";
     this.slider.style.cssText = "flex:1;min-width:24px";
     this.slider.addEventListener("input", () => this.setFrame(Number(this.slider.value)));
     this.frameLabel = document.createElement("span");
     this.frameLabel.style.whiteSpace = "nowrap";
     this.playButton = button("▶", "play the timing preview", () => this.togglePlay());
+    this.maskButton = button("mask ▨", "the hatched part is the mask (where the picture is transparent): show or hide it", () =>
+      this.toggleMask(),
+    );
+    this.maskButton.hidden = true;
     toolbar.append(
       button("Clear all", "remove every drag", () => this.commit({ ...this.document, drags: [] })),
       button("Undo", "Ctrl+Z", () => this.undo()),
       button("Redo", "Ctrl+Shift+Z", () => this.redo()),
+      this.maskButton,
       this.playButton,
       this.slider,
       this.frameLabel,
@@ -67,14 +128,23 @@ export class DragCanvas {
     );
     this.canvas = document.createElement("canvas");
     this.canvas.style.cssText = "flex:1;width:100%;min-height:0;outline:none;touch-action:none;cursor:crosshair";
+    this.list = document.createElement("div");
+    this.list.className = "pm-drag-list";
+    this.list.style.cssText = "display:flex;flex-wrap:wrap;gap:3px;align-items:center;font:11px sans-serif;color:#ddd";
+    this.timing = document.createElement("div");
+    this.timing.className = "pm-drag-timing";
+    this.timing.style.cssText = "display:flex;gap:4px;align-items:center;font:11px sans-serif;color:#ddd";
     this.message = document.createElement("div");
+    this.message.className = "pm-drag-message";
     this.message.style.cssText = "font:11px sans-serif;color:#ffb340;min-height:14px";
-    this.element.append(toolbar, this.canvas, this.message);
+    this.element.append(toolbar, this.canvas, this.list, this.timing, this.message);
     for (const type of ["pointerdown", "pointermove", "pointerup", "pointercancel"]) {
       this.canvas.addEventListener(type, (event) => this.onPointer(event));
     }
+    for (const row of [this.list, this.timing]) row.addEventListener("pointerdown", (event) => event.stopPropagation());
     this.canvas.addEventListener("contextmenu", (event) => this.onContextMenu(event));
-    new ResizeObserver(() => this.render()).observe(this.canvas);
+    this.resizeObserver = new ResizeObserver(() => this.render());
+    this.resizeObserver.observe(this.canvas);
     this.setFrames(frames);
   }
 
@@ -107,12 +177,17 @@ export class DragCanvas {
     const size = [this.history.current.width, this.history.current.height];
     this.history = new History(parseDocument(value, size));
     this.selection = null;
-    this.render();
+    this.refreshRows();
   }
 
-  /** Show an image (HTMLImageElement or null); a document of another size is rescaled proportionally. */
-  setImage(image) {
+  /** Show a picture (an image element, its RGB) with `alpha` (an image whose alpha channel is the picture's)
+   * tinted over its transparent part, or, with no picture, `note` saying when one will appear. A document
+   * drawn for another size is rescaled proportionally. */
+  setImage(image, { alpha = null, note = "" } = {}) {
     this.image = image;
+    this.overlay = image && alpha ? maskOverlay(alpha) : null;
+    this.maskButton.hidden = !this.overlay;
+    this.note = image ? "" : note;
     const doc = this.history.current;
     if (image && (image.naturalWidth !== doc.width || image.naturalHeight !== doc.height)) {
       const resized = doc.drags.length
@@ -121,7 +196,7 @@ export class DragCanvas {
       this.history.push(resized);
       this.onChange(this.value);
     }
-    this.render();
+    this.refreshRows();
   }
 
   setFrames(frames) {
@@ -129,6 +204,7 @@ export class DragCanvas {
     this.slider.min = "0";
     this.slider.max = String(this.frames - 1);
     this.setFrame(Math.min(this.frame, this.frames - 1));
+    this.refreshRows();
   }
 
   setFrame(frame) {
@@ -140,37 +216,67 @@ export class DragCanvas {
 
   togglePlay() {
     if (this.timer) {
-      clearInterval(this.timer);
-      this.timer = null;
-      this.playButton.textContent = "▶";
+      this.stopPlaying();
       return;
     }
     this.playButton.textContent = "■";
     this.timer = setInterval(() => this.setFrame((this.frame + 1) % this.frames), 1000 / PLAY_FPS);
   }
 
+  stopPlaying() {
+    clearInterval(this.timer);
+    this.timer = null;
+    this.playButton.textContent = "▶";
+  }
+
+  toggleMask() {
+    this.showMask = !this.showMask;
+    this.render();
+  }
+
+  /** Stop everything that outlives the element (the node was removed). */
+  destroy() {
+    this.stopPlaying();
+    this.resizeObserver.disconnect();
+    cancelAnimationFrame(this.frameRequest);
+    this.frameRequest = 0;
+    this.menu?.remove();
+    this.destroyed = true;
+  }
+
   commit(doc) {
     this.history.push(doc);
     this.onChange(this.value);
-    this.render();
+    this.refreshRows();
   }
 
   undo() {
     this.history.undo();
-    this.selection = null;
-    this.onChange(this.value);
-    this.render();
+    this.afterHistoryMove();
   }
 
   redo() {
     this.history.redo();
-    this.selection = null;
+    this.afterHistoryMove();
+  }
+
+  afterHistoryMove() {
+    if (this.selection && this.selection.drag >= this.history.current.drags.length) this.selection = null;
     this.onChange(this.value);
-    this.render();
+    this.refreshRows();
   }
 
   say(text) {
-    this.message.textContent = text;
+    this.transient = text;
+    this.showMessage();
+  }
+
+  showMessage() {
+    const excess = excessDrags(this.history.current);
+    const count = this.history.current.drags.length;
+    this.message.textContent = excess
+      ? `${count} drags, the model takes at most ${MAX_DRAGS}: remove ${excess} (grey, dashed, marked ✕ below).`
+      : this.transient || "";
   }
 
   layout() {
@@ -213,7 +319,7 @@ export class DragCanvas {
   startGesture(point) {
     const doc = this.history.current;
     const { scale } = this.layout();
-    const hit = hitTest(doc, point, HIT_RADIUS_CSS / scale);
+    const hit = hitTest(doc, point, HIT_RADIUS_CSS / scale, this.selection?.drag ?? null);
     this.say("");
     if (hit?.kind === "point") {
       this.selection = { drag: hit.drag, point: hit.point };
@@ -231,16 +337,17 @@ export class DragCanvas {
       this.selection = { drag: doc.drags.length, point: 1 };
       this.gesture = { live, drag: doc.drags.length, point: 1, moved: false, creating: true, start: inside };
     }
-    this.render();
+    this.refreshRows();
   }
 
   moveGesture(point) {
-    const { drag, point: index } = this.gesture;
-    const live = this.gesture.live;
-    const drags = live.drags.map((d, i) =>
-      i === drag ? { ...d, points: d.points.map((p, j) => (j === index ? point : p)) } : d,
-    );
-    this.gesture.live = { ...live, drags };
+    const { drag, point: index, creating, start } = this.gesture;
+    if (creating && !this.gesture.moved) {
+      // A press that barely moves stays a held point (a zero-length drag) until it clearly becomes a drag.
+      const { scale } = this.layout();
+      if (Math.hypot(point[0] - start[0], point[1] - start[1]) * scale < MIN_DRAG_CSS) return;
+    }
+    this.gesture.live = movePoint(this.gesture.live, drag, index, point);
     this.gesture.moved = true;
     this.render();
   }
@@ -248,19 +355,10 @@ export class DragCanvas {
   endGesture(cancelled) {
     const gesture = this.gesture;
     this.gesture = null;
-    if (cancelled || !gesture.moved) {
-      if (gesture.creating) this.selection = null;
-      this.render();
+    if (cancelled || (!gesture.moved && !gesture.creating)) {
+      if (cancelled && gesture.creating) this.selection = null;
+      this.refreshRows();
       return;
-    }
-    if (gesture.creating) {
-      const end = gesture.live.drags[gesture.drag].points[1];
-      const { scale } = this.layout();
-      if (Math.hypot(end[0] - gesture.start[0], end[1] - gesture.start[1]) * scale < MIN_DRAG_CSS) {
-        this.selection = null;
-        this.render();
-        return;
-      }
     }
     this.commit(gesture.live);
   }
@@ -270,7 +368,14 @@ export class DragCanvas {
     if (!this.selection) return;
     const { drag, point } = this.selection;
     this.selection = null;
-    this.commit(wholeDrag ? deleteDrag(this.document, drag) : deletePoint(this.document, drag, point));
+    const whole = wholeDrag || point === null;
+    this.commit(whole ? deleteDrag(this.document, drag) : deletePoint(this.document, drag, point));
+  }
+
+  selectDrag(drag) {
+    this.selection = { drag, point: null };
+    this.keys.focus({ preventScroll: true });
+    this.refreshRows();
   }
 
   onKey(event) {
@@ -295,9 +400,9 @@ export class DragCanvas {
     event.stopPropagation();
     const doc = this.history.current;
     const { scale } = this.layout();
-    const hit = hitTest(doc, this.pointerToImage(event), HIT_RADIUS_CSS / scale);
+    const hit = hitTest(doc, this.pointerToImage(event), HIT_RADIUS_CSS / scale, this.selection?.drag ?? null);
     const entries = [];
-    if (hit?.kind === "point") {
+    if (hit?.kind === "point" && doc.drags[hit.drag].points.length > 2) {
       entries.push([`Delete point ${hit.point + 1} of drag ${hit.drag + 1}`, () => this.commit(deletePoint(doc, hit.drag, hit.point))]);
     }
     if (hit) entries.push([`Delete drag ${hit.drag + 1}`, () => this.commit(deleteDrag(doc, hit.drag))]);
@@ -330,7 +435,92 @@ export class DragCanvas {
     document.addEventListener("pointerdown", close, true);
   }
 
+  /** The rows under the canvas (one chip per drag, the selected drag's timing) and the message follow the
+   * document; then the canvas is redrawn. */
+  refreshRows() {
+    const doc = this.history.current;
+    this.list.replaceChildren();
+    doc.drags.forEach((drag, index) => this.list.append(this.chip(drag, index)));
+    this.timing.replaceChildren();
+    const selected = this.selection ? doc.drags[this.selection.drag] : null;
+    if (selected) this.timing.append(...this.timingControls(selected, this.selection.drag));
+    this.showMessage();
+    this.render();
+  }
+
+  chip(drag, index) {
+    const excess = index >= MAX_DRAGS;
+    const colour = excess ? EXCESS_COLOUR : DRAG_COLOURS[index];
+    const selected = this.selection?.drag === index;
+    const chip = document.createElement("span");
+    chip.className = "pm-drag-chip";
+    chip.dataset.drag = String(index);
+    chip.title = excess ? `drag ${index + 1}: one too many for the model, remove it` : `drag ${index + 1}: select it to time it`;
+    chip.style.cssText = `display:inline-flex;align-items:center;gap:2px;padding:0 2px 0 5px;border-radius:8px;cursor:pointer;border:1px solid ${colour};${selected ? `background:${colour}55;` : ""}${excess ? "text-decoration:line-through;" : ""}`;
+    const { start, end } = dragTiming(drag);
+    const held = isZeroLength(drag) ? " held" : "";
+    const timed = start > 0 || end < 1 ? ` ${frameOf(start, this.frames)}→${frameOf(end, this.frames)}` : "";
+    chip.append(`${index + 1}${held}${timed}`);
+    chip.addEventListener("click", () => this.selectDrag(index));
+    const remove = document.createElement("button");
+    remove.className = "pm-drag-remove";
+    remove.textContent = "✕";
+    remove.title = `remove drag ${index + 1}`;
+    remove.style.cssText = "font-size:10px;padding:0 3px;cursor:pointer;background:none;border:none;color:inherit";
+    remove.addEventListener("click", (event) => {
+      event.stopPropagation();
+      this.selection = null;
+      this.commit(deleteDrag(this.history.current, index));
+    });
+    chip.append(remove);
+    return chip;
+  }
+
+  /** Start frame, end frame and easing of the selected drag; each change is one undoable edit. */
+  timingControls(drag, index) {
+    const timing = dragTiming(drag);
+    const frames = this.frames;
+    const number = (label, value, name) => {
+      const input = document.createElement("input");
+      input.type = "number";
+      input.min = "1";
+      input.max = String(frames);
+      input.value = String(value);
+      input.name = name;
+      input.title = `${label} (1..${frames})`;
+      input.style.cssText = "width:38px;font-size:11px";
+      input.addEventListener("change", () => apply());
+      return input;
+    };
+    const startInput = number("frame where it starts moving", frameOf(timing.start, frames), "start");
+    const endInput = number("frame where it arrives", frameOf(timing.end, frames), "end");
+    const easing = document.createElement("select");
+    easing.name = "easing";
+    easing.title = "how it speeds up and slows down between the two";
+    easing.style.cssText = "font-size:11px";
+    for (const name of timing.easing === "custom" ? [...EASINGS, "custom"] : EASINGS) easing.append(new Option(name, name));
+    easing.value = timing.easing;
+    easing.addEventListener("change", () => apply());
+    const apply = () => {
+      const chosen = easing.value === "custom" ? "linear" : easing.value;
+      const start = timeOf(Number(startInput.value), frames);
+      const end = timeOf(Number(endInput.value), frames);
+      this.commit(retimeDrag(this.history.current, index, { start, end, easing: chosen }));
+    };
+    const label = (text) => Object.assign(document.createElement("span"), { textContent: text });
+    return [label(`drag ${index + 1} moves from frame`), startInput, label("to"), endInput, easing];
+  }
+
+  /** Draw on the next animation frame (many changes in one frame draw once). */
   render() {
+    if (this.frameRequest || this.destroyed) return;
+    this.frameRequest = requestAnimationFrame(() => {
+      this.frameRequest = 0;
+      this.draw();
+    });
+  }
+
+  draw() {
     const canvas = this.canvas;
     const ratio = window.devicePixelRatio || 1;
     const width = Math.max(1, Math.round(canvas.clientWidth * ratio));
@@ -346,35 +536,83 @@ export class DragCanvas {
     context.fillStyle = "#1e1e1e";
     context.fillRect(0, 0, canvas.clientWidth, canvas.clientHeight);
     context.translate(offsetX, offsetY);
+    const [w, h] = [doc.width * scale, doc.height * scale];
     if (this.image) {
-      context.drawImage(this.image, 0, 0, doc.width * scale, doc.height * scale);
+      context.drawImage(this.image, 0, 0, w, h);
+      if (this.overlay && this.showMask) context.drawImage(this.hatchedMask(w, h), 0, 0, w, h);
     } else {
       context.fillStyle = "#4a4a4a";
-      context.fillRect(0, 0, doc.width * scale, doc.height * scale);
+      context.fillRect(0, 0, w, h);
+      if (this.note) this.drawNote(context, w, h);
     }
     const positions = positionsAt(doc, this.frames, this.frame);
     doc.drags.forEach((drag, index) => this.drawDrag(context, drag, index, scale, positions[index]));
   }
 
+  /** The mask at the shown size, hatched (a scratch canvas reused between frames). */
+  hatchedMask(w, h) {
+    this.scratch ??= document.createElement("canvas");
+    const scratch = this.scratch;
+    scratch.width = Math.max(1, Math.ceil(w));
+    scratch.height = Math.max(1, Math.ceil(h));
+    const context = scratch.getContext("2d");
+    context.drawImage(this.overlay, 0, 0, w, h);
+    context.globalCompositeOperation = "source-in";
+    context.fillStyle = hatch(context);
+    context.fillRect(0, 0, w, h);
+    context.globalCompositeOperation = "source-over";
+    return scratch;
+  }
+
+  drawNote(context, w, h) {
+    context.fillStyle = "#e6e6e6";
+    context.font = "12px sans-serif";
+    context.textAlign = "center";
+    const words = this.note.split(" ");
+    const lines = [];
+    for (const word of words) {
+      const line = lines.length ? `${lines[lines.length - 1]} ${word}` : word;
+      if (lines.length && context.measureText(line).width <= w - 16) lines[lines.length - 1] = line;
+      else lines.push(word);
+    }
+    lines.forEach((line, i) => context.fillText(line, w / 2, h / 2 + (i - (lines.length - 1) / 2) * 15));
+    context.textAlign = "start";
+  }
+
   drawDrag(context, drag, index, scale, current) {
-    const colour = DRAG_COLOURS[index % DRAG_COLOURS.length];
+    const excess = index >= MAX_DRAGS;
+    const colour = excess ? EXCESS_COLOUR : DRAG_COLOURS[index];
     const points = drag.points.map(([x, y]) => [x * scale, y * scale]);
+    const [sx, sy] = points[0];
     context.lineWidth = 2;
     context.strokeStyle = colour;
-    context.beginPath();
-    points.forEach(([x, y], i) => (i ? context.lineTo(x, y) : context.moveTo(x, y)));
-    context.stroke();
-    const [ex, ey] = points[points.length - 1];
-    const [px, py] = points[points.length - 2];
-    const angle = Math.atan2(ey - py, ex - px);
-    context.fillStyle = colour;
-    context.beginPath();
-    context.moveTo(ex, ey);
-    context.lineTo(ex - 10 * Math.cos(angle - 0.4), ey - 10 * Math.sin(angle - 0.4));
-    context.lineTo(ex - 10 * Math.cos(angle + 0.4), ey - 10 * Math.sin(angle + 0.4));
-    context.fill();
+    context.setLineDash(excess ? [5, 4] : []);
+    if (isZeroLength(drag)) {
+      // A held point: a ring with a cross, so a click without moving is visible.
+      context.beginPath();
+      context.arc(sx, sy, 9, 0, 2 * Math.PI);
+      context.moveTo(sx - 13, sy);
+      context.lineTo(sx + 13, sy);
+      context.moveTo(sx, sy - 13);
+      context.lineTo(sx, sy + 13);
+      context.stroke();
+    } else {
+      context.beginPath();
+      points.forEach(([x, y], i) => (i ? context.lineTo(x, y) : context.moveTo(x, y)));
+      context.stroke();
+      const [ex, ey] = points[points.length - 1];
+      const [px, py] = points.findLast(([x, y]) => x !== ex || y !== ey);
+      const angle = Math.atan2(ey - py, ex - px);
+      context.fillStyle = colour;
+      context.beginPath();
+      context.moveTo(ex, ey);
+      context.lineTo(ex - 10 * Math.cos(angle - 0.4), ey - 10 * Math.sin(angle - 0.4));
+      context.lineTo(ex - 10 * Math.cos(angle + 0.4), ey - 10 * Math.sin(angle + 0.4));
+      context.fill();
+    }
+    context.setLineDash([]);
     points.forEach(([x, y], i) => {
-      const selected = this.selection?.drag === index && this.selection?.point === i;
+      const selected = this.selection?.drag === index && (this.selection.point === i || this.selection.point === null);
       context.beginPath();
       context.arc(x, y, selected ? 6 : 4, 0, 2 * Math.PI);
       context.fillStyle = i === 0 ? colour : "#ffffff";
@@ -382,13 +620,14 @@ export class DragCanvas {
       context.strokeStyle = colour;
       context.stroke();
     });
+    const label = excess ? `${index + 1} ✕` : String(index + 1);
     context.font = "bold 12px sans-serif";
     context.lineWidth = 3;
     context.strokeStyle = "#000000";
-    context.strokeText(String(index + 1), points[0][0] + 7, points[0][1] - 7);
-    context.fillStyle = "#ffffff";
-    context.fillText(String(index + 1), points[0][0] + 7, points[0][1] - 7);
-    if (current) {
+    context.strokeText(label, sx + 8, sy - 8);
+    context.fillStyle = excess ? "#ff6961" : "#ffffff";
+    context.fillText(label, sx + 8, sy - 8);
+    if (current && !isZeroLength(drag)) {
       context.beginPath();
       context.arc(current[0] * scale, current[1] * scale, 7, 0, 2 * Math.PI);
       context.strokeStyle = "#ffffff";

@@ -6,28 +6,64 @@ import { app } from "../../scripts/app.js";
 import { DragCanvas } from "./drag_canvas.js";
 
 const NODE = "PuppetMasterDrags";
+/** The key of the node's "ui" output naming the image it ran on (not "images": that would add a preview). */
+const RUN_IMAGE_KEY = "pm_drag_image";
+/** Fallback for image changes no hook sees (an upload replacing the file under the same name, say). */
+const POLL_MS = 2000;
+const LOADIMAGE_CHANGED = "pm-loadimage-changed";
 
-function viewURL(filename, type, subfolder = "") {
+function viewURL(filename, type, subfolder = "", channel = null) {
   const query = new URLSearchParams({ filename, type, subfolder });
+  if (channel) query.set("channel", channel);
   return api.apiURL(`/view?${query}`);
 }
 
-/** URL of the image the node sees without running: an upstream LoadImage's file, else null. */
-function upstreamImageURL(node) {
+/** The node feeding the Drags node's image input (null when unconnected). */
+function upstreamNode(node) {
   if (!node.graph) return null;
   const slot = node.inputs?.findIndex((input) => input.name === "image") ?? -1;
-  const source = slot >= 0 ? node.getInputNode(slot) : null;
+  return slot >= 0 ? node.getInputNode(slot) : null;
+}
+
+/** What the editor can show before a run: an upstream LoadImage's file as {filename, type, subfolder}. */
+function upstreamFile(node) {
+  const source = upstreamNode(node);
   if (!source || source.comfyClass !== "LoadImage") return null;
   const value = source.widgets?.find((w) => w.name === "image")?.value;
   if (!value) return null;
   const cut = value.lastIndexOf("/");
-  return cut < 0 ? viewURL(value, "input") : viewURL(value.slice(cut + 1), "input", value.slice(0, cut));
+  return cut < 0
+    ? { filename: value, type: "input", subfolder: "" }
+    : { filename: value.slice(cut + 1), type: "input", subfolder: value.slice(0, cut) };
 }
 
-function loadImage(editor, url) {
-  const image = new Image();
-  image.onload = () => editor.setImage(image);
-  image.src = url;
+/** The LoadImage combo calls its widget's callback on every change (both renderers): tell the editors. */
+function listenToLoadImage(source) {
+  const widget = source?.comfyClass === "LoadImage" ? source.widgets?.find((w) => w.name === "image") : null;
+  if (!widget || widget.pmListened) return;
+  widget.pmListened = true;
+  const callback = widget.callback;
+  widget.callback = function (...args) {
+    const result = callback?.apply(this, args);
+    window.dispatchEvent(new CustomEvent(LOADIMAGE_CHANGED));
+    return result;
+  };
+}
+
+function load(url) {
+  return new Promise((resolve, reject) => {
+    const image = new Image();
+    image.onload = () => resolve(image);
+    image.onerror = () => reject(new Error(`cannot load ${url}`));
+    image.src = url;
+  });
+}
+
+/** Why there is no picture yet, in the user's words. */
+function missingPictureNote(source) {
+  if (!source) return "Connect an image to draw drags on it.";
+  const name = source.title || source.comfyClass || source.type;
+  return `The picture appears after the next run (Queue): it comes from "${name}", which only a run computes. Only a LoadImage directly upstream is shown at once.`;
 }
 
 app.registerExtension({
@@ -48,7 +84,7 @@ app.registerExtension({
       serialize: false,
       getValue: () => editor.value,
       setValue: (value) => editor.setValue(value),
-      getMinHeight: () => 240,
+      getMinHeight: () => 260,
     });
     // The wheel zooms the graph over the editor too, as over ComfyUI's own text widgets. In the classic
     // canvas the DOM widget lies outside the graph canvas, so the event is handed over; a Vue node does it.
@@ -61,7 +97,9 @@ app.registerExtension({
       },
       { passive: false },
     );
+    // The JSON box stays the value but is hidden: `hidden` for the classic canvas, `options.hidden` for Vue nodes.
     text.hidden = true;
+    text.options.hidden = true;
     text.computeSize = () => [0, -4];
     if (text.element) text.element.style.display = "none";
     const textCallback = text.callback;
@@ -77,33 +115,65 @@ app.registerExtension({
       };
     }
 
-    let shownURL = null;
+    // What is shown: the upstream LoadImage's file (RGB, its alpha as the mask overlay), else the image the
+    // node ran on, as long as the image input still comes from where it came from then; else a note.
+    let shown = null;
+    let lastRun = null;
+    const sourceKey = () => {
+      const source = upstreamNode(node);
+      return source ? `${source.id}` : null;
+    };
+    const show = async (key, picture) => {
+      shown = key;
+      try {
+        const [image, alpha] = await Promise.all([load(picture.rgb), picture.alpha ? load(picture.alpha) : null]);
+        if (shown === key) editor.setImage(image, { alpha });
+      } catch (error) {
+        if (shown === key) editor.setImage(null, { note: error.message });
+      }
+    };
     const refresh = () => {
-      const url = upstreamImageURL(node);
-      if (url && url !== shownURL) {
-        shownURL = url;
-        loadImage(editor, url);
+      const source = upstreamNode(node);
+      listenToLoadImage(source);
+      const file = upstreamFile(node);
+      if (file) {
+        const key = `file:${JSON.stringify(file)}`;
+        if (key === shown) return;
+        const { filename, type, subfolder } = file;
+        show(key, { rgb: viewURL(filename, type, subfolder, "rgb"), alpha: viewURL(filename, type, subfolder, "a") });
+      } else if (lastRun && lastRun.source === sourceKey()) {
+        const key = `run:${JSON.stringify(lastRun.image)}`;
+        if (key === shown) return;
+        const { filename, type, subfolder } = lastRun.image;
+        show(key, { rgb: viewURL(filename, type, subfolder) });
+      } else {
+        const key = `none:${sourceKey()}`;
+        if (key === shown) return;
+        shown = key;
+        editor.setImage(null, { note: missingPictureNote(source) });
       }
     };
     const onConnectionsChange = node.onConnectionsChange;
     node.onConnectionsChange = function (...args) {
+      const result = onConnectionsChange?.apply(this, args);
       refresh();
-      return onConnectionsChange?.apply(this, args);
+      return result;
     };
-    // The upstream image can change in many ways (combo, upload, paste, another workflow); no single hook
-    // sees them all in both the classic canvas and the Vue nodes mode, so the cheap lookup runs twice a second.
-    const poll = setInterval(refresh, 500);
+    window.addEventListener(LOADIMAGE_CHANGED, refresh);
+    const poll = setInterval(refresh, POLL_MS);
     const onRemoved = node.onRemoved;
     node.onRemoved = function (...args) {
       clearInterval(poll);
+      window.removeEventListener(LOADIMAGE_CHANGED, refresh);
+      editor.destroy();
       return onRemoved?.apply(this, args);
     };
     const onExecuted = node.onExecuted;
     node.onExecuted = function (message) {
-      const image = message?.images?.[0];
-      if (image && !upstreamImageURL(node)) {
-        shownURL = viewURL(image.filename, image.type, image.subfolder);
-        loadImage(editor, shownURL);
+      const image = message?.[RUN_IMAGE_KEY]?.[0];
+      if (image) {
+        lastRun = { image, source: sourceKey() };
+        refresh();
       }
       return onExecuted?.apply(this, arguments);
     };
@@ -114,6 +184,7 @@ app.registerExtension({
       if (frames) editor.setFrames(frames.value);
       return result;
     };
+    node.pmDragEditor = editor;
     refresh();
   },
 });

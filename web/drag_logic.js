@@ -3,6 +3,11 @@
 
 export const MAX_DRAGS = 5;
 export const DRAG_COLOURS = ["#ff3b30", "#34c759", "#0a84ff", "#ff9f0a", "#bf5af2"];
+/** Colour of drags beyond MAX_DRAGS: shown so they can be found and removed, never sent as valid. */
+export const EXCESS_COLOUR = "#8e8e93";
+export const EASINGS = ["linear", "ease-in", "ease-out", "ease-in-out"];
+/** An eased drag gets at least this many points, so its speed can change along a straight path. */
+export const EASED_POINTS = 7;
 
 export function emptyDocument(width, height) {
   return { version: 1, width, height, drags: [] };
@@ -27,9 +32,22 @@ export function parseDocument(value, fallbackSize = [512, 512]) {
     height: doc.height,
     drags: doc.drags
       .filter((d) => d && Array.isArray(d.points) && d.points.length >= 2)
-      .slice(0, MAX_DRAGS)
-      .map((d) => (d.times ? { points: d.points.map((p) => [p[0], p[1]]), times: [...d.times] } : { points: d.points.map((p) => [p[0], p[1]]) })),
+      .map((d) => {
+        const points = d.points.map((p) => [p[0], p[1]]);
+        return Array.isArray(d.times) && d.times.length === points.length ? { points, times: [...d.times] } : { points };
+      }),
   };
+}
+
+/** How many drags must go before the model accepts the document (0 when it has at most MAX_DRAGS). */
+export function excessDrags(doc) {
+  return Math.max(0, doc.drags.length - MAX_DRAGS);
+}
+
+/** A drag's points coincide: a point held in place (a click without moving). */
+export function isZeroLength(drag) {
+  const [x0, y0] = drag.points[0];
+  return drag.points.every(([x, y]) => x === x0 && y === y0);
 }
 
 /** The same drags on the image shown at another size (points scaled proportionally). */
@@ -42,6 +60,72 @@ export function rescaleDocument(doc, width, height) {
     height,
     drags: doc.drags.map((d) => ({ ...d, points: d.points.map(([x, y]) => [x * sx, y * sy]) })),
   };
+}
+
+/** Fraction of the path's length before each point (0 ... 1); evenly by index for a zero-length path. */
+export function arcFractions(points) {
+  const cumulative = [0];
+  for (let i = 1; i < points.length; i++) {
+    cumulative.push(cumulative[i - 1] + Math.hypot(points[i][0] - points[i - 1][0], points[i][1] - points[i - 1][1]));
+  }
+  const total = cumulative[cumulative.length - 1];
+  if (total === 0) return points.map((_, i) => i / (points.length - 1));
+  return cumulative.map((length, i) => (i === points.length - 1 ? 1 : length / total));
+}
+
+/** Inverse of each easing: the time (0..1) at which the eased motion has covered `s` of the path. */
+const EASING_INVERSE = {
+  linear: (s) => s,
+  "ease-in": (s) => Math.sqrt(s),
+  "ease-out": (s) => 1 - Math.sqrt(1 - s),
+  "ease-in-out": (s) => (s < 0.5 ? Math.sqrt(s / 2) : 1 - Math.sqrt((1 - s) / 2)),
+};
+
+const round4 = (value) => Math.round(value * 1e4) / 1e4;
+
+/** Per-point times for a drag moving from `start` to `end` (fractions of the video) with `easing`. */
+export function timesFor(points, { start = 0, end = 1, easing = "linear" } = {}) {
+  const inverse = EASING_INVERSE[easing] ?? EASING_INVERSE.linear;
+  const times = arcFractions(points).map((s) => round4(start + (end - start) * inverse(s)));
+  times[0] = round4(start);
+  times[times.length - 1] = round4(end);
+  return times;
+}
+
+/** When a drag moves: start and end (fractions of the video) and the easing that made its times, or "custom". */
+export function dragTiming(drag) {
+  if (!drag.times) return { start: 0, end: 1, easing: "linear" };
+  const start = drag.times[0];
+  const end = drag.times[drag.times.length - 1];
+  const easing =
+    EASINGS.find((name) => timesFor(drag.points, { start, end, easing: name }).every((t, i) => Math.abs(t - drag.times[i]) < 2e-4)) ??
+    "custom";
+  return { start, end, easing };
+}
+
+/** Split every segment evenly until a path has at least `count` points (the shape stays the same). */
+export function subdivide(points, count) {
+  if (points.length >= count) return points;
+  const pieces = Math.ceil((count - 1) / (points.length - 1));
+  const result = [points[0]];
+  for (let i = 1; i < points.length; i++) {
+    const [ax, ay] = points[i - 1];
+    const [bx, by] = points[i];
+    for (let k = 1; k <= pieces; k++) result.push([ax + ((bx - ax) * k) / pieces, ay + ((by - ay) * k) / pieces]);
+  }
+  return result;
+}
+
+/** A copy of the drag timed to move from `start` to `end` with `easing`; an eased straight drag gains
+ * points along its path (a 2-point drag has one speed). Start 0, end 1, linear drops `times` (the default). */
+export function withTiming(drag, { start = 0, end = 1, easing = "linear" }) {
+  const [from, to] = [Math.min(Math.max(start, 0), 1), Math.min(Math.max(end, 0), 1)];
+  const [first, last] = [Math.min(from, to), Math.max(from, to)];
+  const eased = EASING_INVERSE[easing] && easing !== "linear" && last > first && !isZeroLength(drag);
+  const timing = { start: first, end: last, easing: eased ? easing : "linear" };
+  if (first === 0 && last === 1 && !eased) return { points: drag.points };
+  const points = eased ? subdivide(drag.points, EASED_POINTS) : drag.points;
+  return { points, times: timesFor(points, timing) };
 }
 
 /** Positions at frames f/(frames-1) along a polyline: constant speed, or by per-point `times`. */
@@ -116,15 +200,18 @@ function distanceToSegment([px, py], [ax, ay], [bx, by]) {
   return Math.hypot(px - (ax + u * dx), py - (ay + u * dy));
 }
 
-/** What is under `point` (image pixels) within `radius`: a point, a segment, or nothing. Later drags win. */
-export function hitTest(doc, point, radius) {
-  for (let d = doc.drags.length - 1; d >= 0; d--) {
+/** What is under `point` (image pixels) within `radius`: a point, a segment, or nothing. The `preferred`
+ * drag (the selected one) wins, then later drags, so overlapping points stay reachable. */
+export function hitTest(doc, point, radius, preferred = null) {
+  const later = doc.drags.map((_, i) => doc.drags.length - 1 - i);
+  const order = preferred !== null && preferred < doc.drags.length ? [preferred, ...later.filter((d) => d !== preferred)] : later;
+  for (const d of order) {
     const points = doc.drags[d].points;
     for (let p = points.length - 1; p >= 0; p--) {
       if (Math.hypot(points[p][0] - point[0], points[p][1] - point[1]) <= radius) return { kind: "point", drag: d, point: p };
     }
   }
-  for (let d = doc.drags.length - 1; d >= 0; d--) {
+  for (const d of order) {
     const points = doc.drags[d].points;
     for (let s = 0; s + 1 < points.length; s++) {
       if (distanceToSegment(point, points[s], points[s + 1]) <= radius) return { kind: "segment", drag: d, segment: s };
@@ -133,21 +220,42 @@ export function hitTest(doc, point, radius) {
   return null;
 }
 
-/** A copy of `doc` with `point` inserted into drag `drag` after segment start `segment` (times dropped). */
+/** A copy of `doc` with `point` inserted into drag `drag` after segment start `segment`; with `times`,
+ * the new point's time lies between its neighbours' as its place lies along the segment. */
 export function insertPoint(doc, drag, segment, point) {
   const drags = doc.drags.map((d, i) => {
     if (i !== drag) return d;
     const points = [...d.points.slice(0, segment + 1), point, ...d.points.slice(segment + 1)];
-    return { points };
+    if (!d.times) return { points };
+    const [a, b] = [d.points[segment], d.points[segment + 1]];
+    const length = Math.hypot(b[0] - a[0], b[1] - a[1]);
+    const u = length ? Math.min(1, Math.hypot(point[0] - a[0], point[1] - a[1]) / length) : 0.5;
+    const time = round4(d.times[segment] + (d.times[segment + 1] - d.times[segment]) * u);
+    return { points, times: [...d.times.slice(0, segment + 1), time, ...d.times.slice(segment + 1)] };
   });
   return { ...doc, drags };
 }
 
-/** A copy without point `point` of drag `drag`; a drag left with fewer than 2 points is removed. */
+/** A copy without point `point` of drag `drag` (its time goes too); a drag left with one point is removed. */
 export function deletePoint(doc, drag, point) {
-  const remaining = doc.drags[drag].points.filter((_, i) => i !== point);
+  const { points, times } = doc.drags[drag];
+  const remaining = points.filter((_, i) => i !== point);
   if (remaining.length < 2) return deleteDrag(doc, drag);
-  return { ...doc, drags: doc.drags.map((d, i) => (i === drag ? { points: remaining } : d)) };
+  const edited = times ? { points: remaining, times: times.filter((_, i) => i !== point) } : { points: remaining };
+  return { ...doc, drags: doc.drags.map((d, i) => (i === drag ? edited : d)) };
+}
+
+/** A copy with drag `drag` retimed (see withTiming). */
+export function retimeDrag(doc, drag, timing) {
+  return { ...doc, drags: doc.drags.map((d, i) => (i === drag ? withTiming(d, timing) : d)) };
+}
+
+/** A copy with point `point` of drag `drag` at `position` (its time, if any, kept). */
+export function movePoint(doc, drag, point, position) {
+  return {
+    ...doc,
+    drags: doc.drags.map((d, i) => (i === drag ? { ...d, points: d.points.map((p, j) => (j === point ? position : p)) } : d)),
+  };
 }
 
 export function deleteDrag(doc, drag) {
