@@ -111,37 +111,39 @@ export class DragCanvas {
     this.slider.addEventListener("input", () => this.setFrame(Number(this.slider.value)));
     this.frameLabel = document.createElement("span");
     this.frameLabel.style.whiteSpace = "nowrap";
+    this.frameLabel.title = "frame shown / frames in the video";
     this.playButton = button("▶", "play the timing preview", () => this.togglePlay());
-    this.maskButton = button("mask ▨", "the hatched part is the mask (where the picture is transparent): show or hide it", () =>
+    this.maskButton = button("▨ mask", "the hatched part is the mask (where the picture is transparent): show or hide it", () =>
       this.toggleMask(),
     );
     this.maskButton.hidden = true;
     toolbar.append(
-      button("Clear all", "remove every drag", () => this.commit({ ...this.document, drags: [] })),
+      button("Clear", "remove every drag", () => this.commit({ ...this.document, drags: [] })),
       button("Undo", "Ctrl+Z", () => this.undo()),
       button("Redo", "Ctrl+Shift+Z", () => this.redo()),
       this.maskButton,
-      this.playButton,
-      this.slider,
-      this.frameLabel,
       this.keyTarget(),
     );
+    const timeline = document.createElement("div");
+    timeline.className = "pm-drag-timeline";
+    timeline.style.cssText = toolbar.style.cssText;
+    timeline.append(this.playButton, this.slider, this.frameLabel);
     this.canvas = document.createElement("canvas");
     this.canvas.style.cssText = "flex:1;width:100%;min-height:0;outline:none;touch-action:none;cursor:crosshair";
     this.list = document.createElement("div");
     this.list.className = "pm-drag-list";
-    this.list.style.cssText = "display:flex;flex-wrap:wrap;gap:3px;align-items:center;font:11px sans-serif;color:#ddd";
+    this.list.style.cssText = "display:flex;flex-wrap:wrap;gap:3px;align-items:center;height:18px;overflow:hidden;font:11px sans-serif;color:#ddd";
     this.timing = document.createElement("div");
     this.timing.className = "pm-drag-timing";
-    this.timing.style.cssText = "display:flex;gap:4px;align-items:center;font:11px sans-serif;color:#ddd";
+    this.timing.style.cssText = "display:flex;gap:4px;align-items:center;height:20px;white-space:nowrap;overflow:hidden;font:11px sans-serif;color:#ddd";
     this.message = document.createElement("div");
     this.message.className = "pm-drag-message";
-    this.message.style.cssText = "font:11px sans-serif;color:#ffb340;min-height:14px";
-    this.element.append(toolbar, this.canvas, this.list, this.timing, this.message);
+    this.message.style.cssText = "font:11px sans-serif;color:#ffb340;height:28px;overflow:hidden";
+    this.element.append(toolbar, this.canvas, timeline, this.list, this.timing, this.message);
     for (const type of ["pointerdown", "pointermove", "pointerup", "pointercancel"]) {
       this.canvas.addEventListener(type, (event) => this.onPointer(event));
     }
-    for (const row of [this.list, this.timing]) row.addEventListener("pointerdown", (event) => event.stopPropagation());
+    for (const row of [timeline, this.list, this.timing]) row.addEventListener("pointerdown", (event) => event.stopPropagation());
     this.canvas.addEventListener("contextmenu", (event) => this.onContextMenu(event));
     this.resizeObserver = new ResizeObserver(() => this.render());
     this.resizeObserver.observe(this.canvas);
@@ -210,7 +212,7 @@ export class DragCanvas {
   setFrame(frame) {
     this.frame = frame;
     this.slider.value = String(frame);
-    this.frameLabel.textContent = `frame ${frame + 1}/${this.frames}`;
+    this.frameLabel.textContent = `${frame + 1}/${this.frames}`;
     this.render();
   }
 
@@ -245,8 +247,10 @@ export class DragCanvas {
   }
 
   commit(doc) {
-    this.history.push(doc);
-    this.onChange(this.value);
+    if (JSON.stringify(doc) !== this.value) {
+      this.history.push(doc); // an edit that changes nothing is no undo step
+      this.onChange(this.value);
+    }
     this.refreshRows();
   }
 
@@ -444,6 +448,8 @@ export class DragCanvas {
     this.timing.replaceChildren();
     const selected = this.selection ? doc.drags[this.selection.drag] : null;
     if (selected) this.timing.append(...this.timingControls(selected, this.selection.drag));
+    else if (doc.drags.length) this.timing.append("Click a drag's number below to time it.");
+    else this.timing.append("Drag on the picture to add a drag; a click holds a point.");
     this.showMessage();
     this.render();
   }
@@ -460,7 +466,10 @@ export class DragCanvas {
     const { start, end } = dragTiming(drag);
     const held = isZeroLength(drag) ? " held" : "";
     const timed = start > 0 || end < 1 ? ` ${frameOf(start, this.frames)}→${frameOf(end, this.frames)}` : "";
-    chip.append(`${index + 1}${held}${timed}`);
+    const label = document.createElement("span");
+    label.className = "pm-drag-label";
+    label.textContent = `${index + 1}${held}${timed}`;
+    chip.append(label);
     chip.addEventListener("click", () => this.selectDrag(index));
     const remove = document.createElement("button");
     remove.className = "pm-drag-remove";
@@ -497,7 +506,7 @@ export class DragCanvas {
     const easing = document.createElement("select");
     easing.name = "easing";
     easing.title = "how it speeds up and slows down between the two";
-    easing.style.cssText = "font-size:11px";
+    easing.style.cssText = "font-size:11px;min-width:0;flex:1";
     for (const name of timing.easing === "custom" ? [...EASINGS, "custom"] : EASINGS) easing.append(new Option(name, name));
     easing.value = timing.easing;
     easing.addEventListener("change", () => apply());
@@ -508,7 +517,12 @@ export class DragCanvas {
       this.commit(retimeDrag(this.history.current, index, { start, end, easing: chosen }));
     };
     const label = (text) => Object.assign(document.createElement("span"), { textContent: text });
-    return [label(`drag ${index + 1} moves from frame`), startInput, label("to"), endInput, easing];
+    return [label(`drag ${index + 1} moves in frames`), startInput, label("–"), endInput, easing];
+  }
+
+  /** Where every drag is at the previewed frame (the filled markers), by its timing. */
+  positions() {
+    return positionsAt(this.document, this.frames, this.frame);
   }
 
   /** Draw on the next animation frame (many changes in one frame draw once). */
@@ -545,7 +559,7 @@ export class DragCanvas {
       context.fillRect(0, 0, w, h);
       if (this.note) this.drawNote(context, w, h);
     }
-    const positions = positionsAt(doc, this.frames, this.frame);
+    const positions = this.positions();
     doc.drags.forEach((drag, index) => this.drawDrag(context, drag, index, scale, positions[index]));
   }
 
@@ -601,7 +615,9 @@ export class DragCanvas {
       points.forEach(([x, y], i) => (i ? context.lineTo(x, y) : context.moveTo(x, y)));
       context.stroke();
       const [ex, ey] = points[points.length - 1];
-      const [px, py] = points.findLast(([x, y]) => x !== ex || y !== ey);
+      const [lx, ly] = drag.points[drag.points.length - 1];
+      const before = drag.points.findLastIndex(([x, y]) => x !== lx || y !== ly);
+      const [px, py] = points[before];
       const angle = Math.atan2(ey - py, ex - px);
       context.fillStyle = colour;
       context.beginPath();

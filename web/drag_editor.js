@@ -127,9 +127,13 @@ app.registerExtension({
       shown = key;
       try {
         const [image, alpha] = await Promise.all([load(picture.rgb), picture.alpha ? load(picture.alpha) : null]);
-        if (shown === key) editor.setImage(image, { alpha });
+        if (shown !== key) return;
+        editor.setImage(image, { alpha });
+        editor.element.dataset.picture = key.slice(0, key.indexOf(":"));
       } catch (error) {
-        if (shown === key) editor.setImage(null, { note: error.message });
+        if (shown !== key) return;
+        editor.setImage(null, { note: error.message });
+        editor.element.dataset.picture = "none";
       }
     };
     const refresh = () => {
@@ -151,6 +155,7 @@ app.registerExtension({
         if (key === shown) return;
         shown = key;
         editor.setImage(null, { note: missingPictureNote(source) });
+        editor.element.dataset.picture = "none";
       }
     };
     const onConnectionsChange = node.onConnectionsChange;

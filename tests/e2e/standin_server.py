@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import os
 import sys
 import uuid
 from pathlib import Path
 
 from aiohttp import web
+from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -38,8 +40,10 @@ def prepare_root(root: Path) -> Path:
     """Fill a base folder with the input images and model names the browser tests use; returns input/."""
     input_dir = root / "input"
     input_dir.mkdir(parents=True, exist_ok=True)
-    image, _mask = demo_image()
-    image.save(input_dir / "example.png")
+    image, mask = demo_image()
+    painted = image.copy()
+    painted.putalpha(mask.point(lambda value: 255 - value))  # as ComfyUI's mask editor saves a painted object
+    painted.save(input_dir / "example.png")
     image.resize((image.width * 2, image.height)).save(input_dir / "example_wide.png")
     for name in MODEL_PLACEHOLDERS:
         (root / "models" / name).parent.mkdir(parents=True, exist_ok=True)
@@ -194,7 +198,17 @@ def build_app(input_dir: Path) -> web.Application:
         path = (input_dir / request.query.get("subfolder", "") / request.query["filename"]).resolve()
         if not path.is_relative_to(input_dir.resolve()) or not path.is_file():
             raise web.HTTPNotFound()
-        return web.FileResponse(path)
+        channel = request.query.get("channel", "rgba")
+        if channel == "rgba":
+            return web.FileResponse(path)
+        with Image.open(path) as image:  # ComfyUI's /view: channel=rgb drops the alpha, channel=a keeps only it
+            rgba = image.convert("RGBA")
+        picture = rgba.convert("RGB") if channel == "rgb" else Image.new("RGBA", rgba.size, (0, 0, 0, 0))
+        if channel == "a":
+            picture.putalpha(rgba.getchannel("A"))
+        buffer = io.BytesIO()
+        picture.save(buffer, format="PNG")
+        return web.Response(body=buffer.getvalue(), content_type="image/png")
 
     @api.get("/jobs")
     async def get_jobs(request):
