@@ -14,7 +14,9 @@ the path. Also accepted: KJNodes/ATI/WanMove tracks `[[{"x": .., "y": ..}, ...],
 from __future__ import annotations
 
 import json
+import logging
 import math
+import reprlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +26,20 @@ import torch
 
 MAX_DRAGS = 5
 DOCUMENT_VERSION = 1
+MAX_IMAGE_SIDE = 65536
+"""Largest width/height a document may declare (pixels); more is a typo, not an image."""
+UNEVEN_SCALE_TOLERANCE = 0.01
+"""A document rescaled to an image whose aspect ratio differs by more than this (relative) is reported."""
+
+logger = logging.getLogger("puppet_master")
+_short_repr = reprlib.Repr()
+_short_repr.maxlevel, _short_repr.maxlist, _short_repr.maxdict = 3, 6, 6
+_short_repr.maxstring, _short_repr.maxother, _short_repr.maxlong = 60, 60, 40
+
+
+def short(value: Any) -> str:
+    """A bounded repr of user input for error messages (deeply nested or huge values stay short)."""
+    return _short_repr.repr(value)
 
 
 class DragDocumentError(ValueError):
@@ -65,8 +81,21 @@ class DragDocument:
         return np.stack([resample_path(drag.points, frames, drag.times) for drag in self.drags])
 
     def fitted_to(self, width: int, height: int) -> DragDocument:
-        """This document for an image of width x height: itself, or rescaled if drawn at another size."""
-        return self if (self.width, self.height) == (width, height) else self.scaled_to(width, height)
+        """This document for an image of width x height: itself, or rescaled if drawn at another size.
+
+        A rescale that stretches one axis more than the other (the document was drawn on an image of
+        another shape) is allowed, as the example workflows' 512x512 documents rely on it, but it is
+        logged as a warning with both sizes so the user can redraw the drags."""
+        if (self.width, self.height) == (width, height):
+            return self
+        stretch = (width / self.width) / (height / self.height)
+        if self.drags and abs(stretch - 1) > UNEVEN_SCALE_TOLERANCE:
+            logger.warning(
+                "the drags were drawn on a %dx%d image but the image is %dx%d: they are stretched unevenly "
+                "(x by %.3g, y by %.3g); redraw them on this image if they no longer point at the right parts",
+                self.width, self.height, width, height, width / self.width, height / self.height,
+            )
+        return self.scaled_to(width, height)
 
     def scaled_to(self, width: int, height: int) -> DragDocument:
         """The same drags on the same image shown at another size (points scaled proportionally)."""
@@ -77,25 +106,34 @@ class DragDocument:
 
 def _number(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise DragDocumentError(f"{where} must be a number, got {type(value).__name__} {value!r}")
-    if not math.isfinite(value):
-        raise DragDocumentError(f"{where} must be a finite number, got {value!r}")
-    return float(value)
+        raise DragDocumentError(f"{where} must be a number, got {type(value).__name__} {short(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise DragDocumentError(f"{where} must be a finite number, got {short(value)}")
+    return number
 
 
 def _image_side(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value) or value <= 0:
-        raise DragDocumentError(f'"{name}" must be a positive whole number of pixels, got {value!r}')
+    fix = f'"{name}" must be a whole number of pixels from 1 to {MAX_IMAGE_SIDE}'
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise DragDocumentError(f"{fix}, got {type(value).__name__} {short(value)}")
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        raise DragDocumentError(f"{fix}, got {short(value)}")
+    if not 1 <= value <= MAX_IMAGE_SIDE:
+        raise DragDocumentError(f"{fix}, got {short(value)}")
     return int(value)
 
 
 def _point(value: Any, where: str, width: int, height: int) -> tuple[float, float]:
     if isinstance(value, dict):
         if "x" not in value or "y" not in value:
-            raise DragDocumentError(f'{where} must have "x" and "y", got {value!r}')
+            raise DragDocumentError(f'{where} must have "x" and "y", got {short(value)}')
         value = [value["x"], value["y"]]
     if not isinstance(value, list | tuple) or len(value) != 2:
-        raise DragDocumentError(f"{where} must be [x, y] in pixels, got {value!r}")
+        raise DragDocumentError(f"{where} must be [x, y] in pixels, got {short(value)}")
     x, y = _number(value[0], f"{where} x"), _number(value[1], f"{where} y")
     if not (0 <= x <= width and 0 <= y <= height):
         raise DragDocumentError(
@@ -107,7 +145,7 @@ def _point(value: Any, where: str, width: int, height: int) -> tuple[float, floa
 
 def _times(value: Any, where: str, count: int) -> tuple[float, ...]:
     if not isinstance(value, list | tuple) or len(value) != count:
-        raise DragDocumentError(f"{where} must be a list of {count} numbers (one per point), got {value!r}")
+        raise DragDocumentError(f"{where} must be a list of {count} numbers (one per point), got {short(value)}")
     times = tuple(_number(t, f"{where}[{i}]") for i, t in enumerate(value))
     if any(not 0 <= t <= 1 for t in times):
         raise DragDocumentError(f"{where} must lie in 0..1, got {list(times)}")
@@ -121,10 +159,10 @@ def _drag(value: Any, index: int, width: int, height: int) -> Drag:
     if isinstance(value, list):
         value = {"points": value}
     if not isinstance(value, dict) or "points" not in value:
-        raise DragDocumentError(f'{name} must be an object with "points": [[x, y], ...], got {value!r}')
+        raise DragDocumentError(f'{name} must be an object with "points": [[x, y], ...], got {short(value)}')
     raw_points = value["points"]
     if not isinstance(raw_points, list) or len(raw_points) < 2:
-        count = len(raw_points) if isinstance(raw_points, list) else raw_points
+        count = len(raw_points) if isinstance(raw_points, list) else short(raw_points)
         raise DragDocumentError(f"{name} needs at least 2 points (where it is grabbed and where it goes), got {count}")
     points = tuple(_point(p, f"{name} point {i + 1}", width, height) for i, p in enumerate(raw_points))
     if points[0] == (0.0, 0.0):
@@ -156,23 +194,26 @@ def parse_drag_document(data: str | dict | list, image_size: tuple[int, int] | N
     """
     if isinstance(data, str):
         if not data.strip():
-            if image_size is None:
-                raise DragDocumentError("the drag document is empty: draw at least one drag, or give the image size")
-            return DragDocument(int(image_size[0]), int(image_size[1]), ())
+            raise DragDocumentError(
+                'the drag document is empty: draw at least one drag, or give {"version": 1, "width": W, '
+                '"height": H, "drags": []} to generate without drags'
+            )
         try:
             data = json.loads(data)
-        except json.JSONDecodeError as error:
-            raise DragDocumentError(f"drag document is not valid JSON: {error}") from None
+        except RecursionError:
+            raise DragDocumentError("drag document is nested too deeply to be a drag document") from None
+        except ValueError as error:  # JSONDecodeError, or an integer literal too long to convert
+            raise DragDocumentError(f"drag document is not valid JSON: {short(str(error))}") from None
     if isinstance(data, list):
         return parse_tracks(data, image_size)
     if not isinstance(data, dict):
         raise DragDocumentError(f"drag document must be a JSON object or a list of tracks, got {type(data).__name__}")
     if data.get("version") != DOCUMENT_VERSION:
-        raise DragDocumentError(f'drag document "version" must be {DOCUMENT_VERSION}, got {data.get("version")!r}')
+        raise DragDocumentError(f'drag document "version" must be {DOCUMENT_VERSION}, got {short(data.get("version"))}')
     width, height = _image_side(data.get("width"), "width"), _image_side(data.get("height"), "height")
     drags = data.get("drags")
     if not isinstance(drags, list):
-        raise DragDocumentError(f'drag document "drags" must be a list, got {drags!r}')
+        raise DragDocumentError(f'drag document "drags" must be a list, got {short(drags)}')
     _check_count(drags)
     document = DragDocument(width, height, tuple(_drag(d, i, width, height) for i, d in enumerate(drags)))
     return document.fitted_to(*image_size) if image_size is not None else document
@@ -232,6 +273,13 @@ def drag_tensor(tracks: np.ndarray, width: float, height: float, slots: int = MA
     count, frames = tracks.shape[:2]
     if count > slots:
         raise DragDocumentError(f"{count} drags given but the model takes at most {slots}")
+    if not np.isfinite(tracks).all():
+        raise DragDocumentError("drag tracks contain NaN or infinite positions: give finite pixel positions")
+    if count == 0:
+        logger.warning(
+            "no drags: the video is generated without any drag, so nothing is told to move; "
+            "draw at least one drag to animate a part"
+        )
     normalised = tracks / np.array([width, height], dtype=np.float64)
     result = np.zeros((frames, slots, 4), dtype=np.float64)
     result[:, :count, :2] = normalised[:, :1].transpose(1, 0, 2)

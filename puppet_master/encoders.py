@@ -131,6 +131,16 @@ def _hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
 
 
+def check_svd_source(source: str | Path) -> None:
+    """Check a local SVD folder's files (nothing is loaded or downloaded); a hub id is checked when fetched."""
+    if Path(source).expanduser().is_dir() or not _looks_like_repo(source):
+        _resolve_source(source)
+
+
+def _looks_like_repo(source: str | Path) -> bool:
+    return isinstance(source, str) and source.count("/") == 1 and not source.startswith((".", "/", "~"))
+
+
 def _resolve_source(source: str | Path) -> Path:
     """A local folder holding the SVD files; a hub id is fetched only when the hub is reachable."""
     path = Path(source).expanduser()
@@ -139,8 +149,7 @@ def _resolve_source(source: str | Path) -> Path:
         if missing:
             raise EncoderLoadError(f"{path} lacks {', '.join(missing)}.\n{LAYOUT_HELP}")
         return path
-    looks_like_repo = isinstance(source, str) and source.count("/") == 1 and not source.startswith((".", "/", "~"))
-    if not looks_like_repo:
+    if not _looks_like_repo(source):
         raise EncoderLoadError(f"SVD folder not found: {path}.\n{LAYOUT_HELP}")
     if _hub_offline():
         raise EncoderLoadError(f"{source} is not a local folder and the Hugging Face hub is offline.\n{LAYOUT_HELP}")

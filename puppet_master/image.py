@@ -9,13 +9,87 @@ generated frames back onto the original canvas.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 WHITE = 255
+OBJECT_THRESHOLD = 0.5
+"""Mask/alpha values above this are the object when finding its box (JPEG or anti-alias residue is not)."""
+MAX_CROP_SCALE = 10.0
+OVERSAMPLING = 2
+"""The crop is resampled from at most this many source pixels per output pixel (larger images are
+reduced first, so memory follows the crop, not the input)."""
+
+
+class ImageInputError(ValueError):
+    """An image or mask that cannot be used; the message names the file or input and the fix."""
+
+
+def load_image(path: str | Path, what: str = "image") -> Image.Image:
+    """Open an image file fully, upright (EXIF orientation applied), or raise `ImageInputError` saying why."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageInputError(f"{what} file not found: {path}")
+    if path.stat().st_size == 0:
+        raise ImageInputError(f"{what} file {path} is empty (0 bytes): give a PNG, JPEG or WEBP image")
+    try:
+        with Image.open(path) as opened:
+            opened.load()
+            return ImageOps.exif_transpose(opened)
+    except UnidentifiedImageError:
+        raise ImageInputError(f"{what} file {path} is not an image PIL can read: give a PNG, JPEG or WEBP") from None
+    except Image.DecompressionBombError as error:
+        raise ImageInputError(f"{what} file {path} is too large to open safely ({error})") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ImageInputError(f"{what} file {path} is damaged or truncated ({error}): save it again") from None
+
+
+def load_mask(path: str | Path) -> np.ndarray:
+    """An object mask file (white = object) as an (H, W) float32 array in [0, 1], upright."""
+    mask = load_image(path, "mask")
+    gray = _eight_bit(mask) if mask.mode in ("I", "F") or mask.mode.startswith("I;16") else mask.convert("L")
+    return np.asarray(gray, dtype=np.float32) / 255.0
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """Integer (I, I;16) and float (F) images as 8-bit L, scaled by their range, never clipped to white."""
+    array = np.asarray(image, dtype=np.float64)
+    if image.mode.startswith("I;16") or (image.mode == "I" and array.max(initial=0) > 255):
+        array = array / 257.0
+    elif image.mode == "F" and array.max(initial=0) <= 1:
+        array = array * 255.0
+    return Image.fromarray(np.nan_to_num(array).round().clip(0, 255).astype(np.uint8), "L")
+
+
+def normalised(image: Image.Image) -> Image.Image:
+    """The image as RGB, or RGBA when it has transparency (16-bit, float, palette, CMYK, ... converted)."""
+    if not isinstance(image, Image.Image):
+        raise ImageInputError(
+            f"image must be a PIL image, got {type(image).__name__}: open files with puppet_master.image.load_image"
+        )
+    if image.mode in ("RGB", "RGBA"):
+        return image
+    if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+        return _eight_bit(image).convert("RGB")
+    if image.mode in ("LA", "PA", "La", "RGBa") or (image.mode == "P" and "transparency" in image.info):
+        return image.convert("RGBA")
+    return image.convert("RGB")
+
+
+def _mask_values(mask: Image.Image | np.ndarray) -> np.ndarray:
+    if isinstance(mask, Image.Image):
+        if mask.mode in ("I", "F") or mask.mode.startswith("I;16"):
+            mask = _eight_bit(mask)
+        return np.asarray(mask, dtype=np.float32)
+    if not isinstance(mask, np.ndarray | torch.Tensor):
+        raise ImageInputError(f"mask must be a PIL image or an (H, W) array, got {type(mask).__name__}")
+    return np.asarray(mask, dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -41,16 +115,18 @@ class CropTransform:
 def _alpha(image: Image.Image, mask: Image.Image | np.ndarray | None) -> np.ndarray | None:
     """Object opacity in [0, 1] (H, W) from an explicit mask or the image's alpha channel, else None."""
     if mask is not None:
-        alpha = np.asarray(mask, dtype=np.float32)
+        alpha = _mask_values(mask)
         if alpha.ndim == 3:
             alpha = alpha[..., -1] if alpha.shape[-1] in (2, 4) else alpha.mean(axis=-1)
+        if alpha.ndim != 2 or alpha.shape != (image.height, image.width):
+            shown = f"{alpha.shape[1]}x{alpha.shape[0]}" if alpha.ndim == 2 else f"of shape {alpha.shape}"
+            raise ImageInputError(
+                f"mask is {shown} but the image is {image.width}x{image.height}: give a mask of the image's size"
+            )
+        if not np.isfinite(alpha).all():
+            raise ImageInputError("mask contains NaN or infinite values: give values in 0..1 (or 0..255)")
         if alpha.max() > 1:
             alpha = alpha / 255.0
-        if alpha.shape != (image.height, image.width):
-            raise ValueError(
-                f"mask is {alpha.shape[1]}x{alpha.shape[0]} but the image is {image.width}x{image.height}: "
-                "give a mask of the image's size"
-            )
         return np.clip(alpha, 0, 1)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         alpha = np.asarray(image.convert("RGBA"), dtype=np.float32)[..., 3] / 255.0
@@ -66,28 +142,57 @@ def composite_on_white(image: Image.Image, alpha: np.ndarray | None) -> Image.Im
     return Image.fromarray(np.round(rgb).clip(0, 255).astype(np.uint8))
 
 
+def _object_box(alpha: np.ndarray) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the pixels above OBJECT_THRESHOLD, or an error naming the fix."""
+    solid = alpha > OBJECT_THRESHOLD
+    rows, columns = np.flatnonzero(solid.any(axis=1)), np.flatnonzero(solid.any(axis=0))
+    if not len(rows):
+        faint = " (only faint values below 0.5)" if alpha.max() > 0 else ""
+        raise ImageInputError(
+            f"the mask is empty{faint} (no object pixels): give a mask that covers the object, or none"
+        )
+    return int(rows[0]), int(rows[-1]) + 1, int(columns[0]), int(columns[-1]) + 1
+
+
+def _reduced(image: Image.Image, alpha: np.ndarray | None, factor: int) -> tuple[Image.Image, np.ndarray | None]:
+    """The image (and alpha) shrunk by an integer factor with a box filter, before any float copy is made."""
+    if factor == 1:
+        return image, alpha
+    small = image.reduce(factor)
+    if alpha is not None:
+        alpha = np.asarray(Image.fromarray(alpha.astype(np.float32), "F").reduce(factor), dtype=np.float32)
+    return small, alpha
+
+
 def object_crop(
     image: Image.Image, mask: Image.Image | np.ndarray | None = None, scale: float = 2.2, size: int = 256
 ) -> tuple[Image.Image, CropTransform]:
     """Crop the object into a white `size` x `size` square; also return the transform for drags and paste-back.
 
     Args:
-        image: RGB or RGBA image (alpha is the object mask when no `mask` is given).
-        mask: optional (H, W) object mask (0..1 or 0..255); nonzero pixels are the object.
+        image: RGB or RGBA image (alpha is the object mask when no `mask` is given); other modes
+            (16-bit, float, palette, CMYK) are converted by their range.
+        mask: optional (H, W) object mask (0..1 or 0..255); pixels above 0.5 are the object's box.
         scale: square side as a multiple of the object's larger bounding-box side (official 2.2).
         size: output side in pixels (official 256; the UNet's latent is size / 8).
+
+    An input much larger than the crop needs is reduced first, so memory follows `size`, not the image.
     """
-    if scale <= 0 or size < 8:
-        raise ValueError(f"scale must be > 0 and size at least 8, got scale={scale}, size={size}")
+    if isinstance(scale, bool) or not isinstance(scale, int | float) or not math.isfinite(scale):
+        raise ImageInputError(f"scale must be a finite number, got {scale!r}")
+    if not 0 < scale <= MAX_CROP_SCALE:
+        raise ImageInputError(f"scale must be in (0, {MAX_CROP_SCALE:g}] (official 2.2), got {scale!r}")
+    if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 4096:
+        raise ImageInputError(f"size must be a whole number of pixels, at least 8 and at most 4096, got {size!r}")
+    image = normalised(image)
     alpha = _alpha(image, mask)
     width, height = image.size
     if alpha is not None and alpha.max() > 0:
-        rows, columns = np.nonzero(alpha > 0)
-        top, bottom, left, right = rows.min(), rows.max() + 1, columns.min(), columns.max() + 1
+        top, bottom, left, right = _object_box(alpha)
         side = max(1, int(max(bottom - top, right - left) * scale))
         centre_x, centre_y = (left + right) // 2, (top + bottom) // 2
     elif alpha is not None:
-        raise ValueError("the mask is empty (no object pixels): give a mask that covers the object, or none")
+        raise ImageInputError("the mask is empty (no object pixels): give a mask that covers the object, or none")
     else:
         side = max(width, height)
         centre_x, centre_y = width // 2, height // 2
@@ -99,9 +204,12 @@ def object_crop(
         original_width=width,
         original_height=height,
     )
-    flat = composite_on_white(image, alpha)
-    canvas = Image.new("RGB", (side, side), (WHITE, WHITE, WHITE))
-    canvas.paste(flat, (-transform.left, -transform.top))
+    factor = max(1, side // (OVERSAMPLING * size))
+    source, source_alpha = _reduced(image, alpha, factor)
+    flat = composite_on_white(source, source_alpha)
+    canvas_side = max(1, round(side / factor))
+    canvas = Image.new("RGB", (canvas_side, canvas_side), (WHITE, WHITE, WHITE))
+    canvas.paste(flat, (round(-transform.left / factor), round(-transform.top / factor)))
     return canvas.resize((size, size), Image.LANCZOS), transform
 
 
@@ -117,30 +225,46 @@ def paste_back(
     Without a mask the crop region replaces the image. With a mask (or alpha) the original image is
     kept outside the object: a pixel shows the generated frame where the original object was or where
     the frame is not background white (the moved parts), so the result keeps the user's resolution
-    and background.
+    and background. Memory: the result plus one frame's work.
 
     Returns:
         (F, original_height, original_width, 3) float tensor in [0, 1].
     """
-    count = frames.shape[0]
     width, height = transform.original_width, transform.original_height
-    placed = []
-    for frame in frames.clamp(0, 1).cpu().numpy():
-        region = Image.fromarray(np.round(frame * 255).astype(np.uint8)).resize(
-            (transform.side, transform.side), Image.LANCZOS
-        )
-        canvas = Image.new("RGB", (width, height))
-        canvas.paste(region, (transform.left, transform.top))
-        placed.append(np.asarray(canvas, dtype=np.float32) / 255.0)
-    generated = np.stack(placed) if count else np.zeros((0, height, width, 3), dtype=np.float32)
+    result = torch.empty((frames.shape[0], height, width, 3), dtype=torch.float32)
+    for index, frame in enumerate(paste_back_frames(frames, transform, original, mask, foreground_threshold)):
+        result[index] = torch.from_numpy(frame)
+    return result
+
+
+def paste_back_frames(
+    frames: torch.Tensor,
+    transform: CropTransform,
+    original: Image.Image,
+    mask: Image.Image | np.ndarray | None = None,
+    foreground_threshold: float = 0.08,
+) -> Iterator[np.ndarray]:
+    """`paste_back` one (H, W, 3) float32 frame at a time (a video writer can take each as it comes)."""
+    original = normalised(original)
+    width, height = transform.original_width, transform.original_height
     alpha = _alpha(original, mask)
-    if alpha is None:
-        return torch.from_numpy(generated)
-    background = np.asarray(original.convert("RGB"), dtype=np.float32) / 255.0
-    inside = np.zeros((height, width), dtype=np.float32)
-    rows = slice(max(transform.top, 0), transform.top + transform.side)
-    columns = slice(max(transform.left, 0), transform.left + transform.side)
-    inside[rows, columns] = 1
-    moved = np.clip((1 - generated.min(axis=-1)) / foreground_threshold, 0, 1)
-    weight = (np.maximum(alpha[None], moved) * inside)[..., None]
-    return torch.from_numpy(generated * weight + background[None] * (1 - weight))
+    background = np.asarray(original.convert("RGB"), dtype=np.float32) / 255.0 if alpha is not None else None
+    x0, y0 = max(transform.left, 0), max(transform.top, 0)
+    x1, y1 = min(transform.left + transform.side, width), min(transform.top + transform.side, height)
+    to_frame = transform.size / transform.side
+    box = ((x0 - transform.left) * to_frame, (y0 - transform.top) * to_frame,
+           (x1 - transform.left) * to_frame, (y1 - transform.top) * to_frame)  # fmt: skip
+    for frame in frames:
+        pixels = Image.fromarray(np.round(frame.clamp(0, 1).cpu().numpy() * 255).astype(np.uint8))
+        result = np.zeros((height, width, 3), dtype=np.float32) if background is None else background.copy()
+        if x1 <= x0 or y1 <= y0:
+            yield result
+            continue
+        region = np.asarray(pixels.resize((x1 - x0, y1 - y0), Image.LANCZOS, box=box), dtype=np.float32) / 255.0
+        if alpha is None:
+            result[y0:y1, x0:x1] = region
+        else:
+            moved = np.clip((1 - region.min(axis=-1)) / foreground_threshold, 0, 1)
+            weight = np.maximum(alpha[y0:y1, x0:x1], moved)[..., None]
+            result[y0:y1, x0:x1] = region * weight + result[y0:y1, x0:x1] * (1 - weight)
+        yield result

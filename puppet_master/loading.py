@@ -6,6 +6,7 @@ so loading never holds a second copy of the 6.7 GB checkpoint in RAM (no memory 
 
 from __future__ import annotations
 
+import inspect
 import json
 import struct
 from collections.abc import Iterator, Mapping
@@ -36,6 +37,13 @@ SAFETENSORS_DTYPES = {
     "U8": torch.uint8,
     "BOOL": torch.bool,
 }
+DTYPE_SIZES = {
+    "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1,
+    "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1,
+}  # fmt: skip
+"""Bytes per element of every dtype the safetensors format defines (headers are checked against them)."""
+WEIGHT_DTYPES = ("F32", "F16", "BF16", "F64")
+MAX_TENSOR_BYTES = 1 << 40
 DRAG_MODULE_MARKERS = (".flow_convs.", ".drag_token_mlps.")
 RELEASED_WEIGHTS_HINT = (
     "The Puppet-Master UNet is model.safetensors (6.7 GB) from the Hugging Face Space rayli/Puppet-Master "
@@ -121,11 +129,13 @@ def read_safetensors(path: str | Path) -> SafetensorsFile:
             header = json.loads(handle.read(header_size))
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise CheckpointError(f"{path} is not a safetensors file (unreadable header: {error})") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path} is not a safetensors file (its header is not a JSON object)")
     metadata = header.pop("__metadata__", None) or {}
-    tensors = {
-        name: TensorEntry(entry["dtype"], tuple(entry["shape"]), *entry["data_offsets"])
-        for name, entry in header.items()
-    }
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise CheckpointError(f"{path} has a malformed safetensors header: __metadata__ must map names to strings")
+    tensors = {name: _tensor_entry(path, name, entry) for name, entry in header.items()}
+    _check_no_overlap(path, tensors)
     data_start = 8 + header_size
     expected = data_start + max((entry.end for entry in tensors.values()), default=0)
     if size < expected:
@@ -134,6 +144,45 @@ def read_safetensors(path: str | Path) -> SafetensorsFile:
             "The download did not finish; download it again"
         )
     return SafetensorsFile(path=path, tensors=tensors, metadata=metadata, data_start=data_start)
+
+
+def _tensor_entry(path: Path, name: str, entry: object) -> TensorEntry:
+    """One header entry, checked: known dtype, whole-number shape and offsets, size = shape x dtype."""
+
+    def malformed(why: str) -> CheckpointError:
+        return CheckpointError(f"{path} has a malformed safetensors header: tensor {name[:200]!r} {why}; "
+                               "the file is damaged or not a real checkpoint: download it again")
+
+    if not isinstance(entry, dict):
+        raise malformed("is not an object with dtype, shape and data_offsets")
+    dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+    if not isinstance(dtype, str) or dtype not in DTYPE_SIZES:
+        raise malformed(f"has unknown dtype {str(dtype)[:40]!r}")
+
+    def whole(value: object) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TENSOR_BYTES
+
+    if not isinstance(shape, list) or len(shape) > 16 or not all(whole(side) for side in shape):
+        raise malformed(f"has shape {str(shape)[:80]}, not a list of non-negative whole numbers")
+    if not isinstance(offsets, list) or len(offsets) != 2 or not all(whole(o) for o in offsets):
+        raise malformed(f"has data_offsets {str(offsets)[:80]}, not [begin, end] in bytes")
+    begin, end = offsets
+    size = DTYPE_SIZES[dtype]
+    for side in shape:
+        size *= side
+    if end - begin != size:
+        raise malformed(f"of shape {shape} and dtype {dtype} needs {size:,} bytes but its offsets give {end - begin:,}")
+    return TensorEntry(dtype, tuple(shape), begin, end)
+
+
+def _check_no_overlap(path: Path, tensors: Mapping[str, TensorEntry]) -> None:
+    ordered = sorted((entry.begin, entry.end, name) for name, entry in tensors.items() if entry.end > entry.begin)
+    for (_, end, first), (begin, _, second) in zip(ordered, ordered[1:], strict=False):
+        if begin < end:
+            raise CheckpointError(
+                f"{path} has a malformed safetensors header: tensors {first[:100]!r} and {second[:100]!r} share "
+                "bytes; the file is damaged or crafted: download it again"
+            )
 
 
 def _not_safetensors_message(path: Path, head: bytes) -> str:
@@ -168,6 +217,11 @@ def iter_tensors(
             source_dtype = SAFETENSORS_DTYPES[entry.dtype]
             tensor = torch.frombuffer(buffer, dtype=source_dtype) if buffer else torch.empty(0, dtype=source_dtype)
             tensor = tensor.reshape(entry.shape)
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise CheckpointError(
+                    f"{file.path}: tensor {name} contains NaN or infinite values, which would give a black video; "
+                    "the file is damaged: download it again"
+                )
             target = dtype if dtype is not None and tensor.is_floating_point() else tensor.dtype
             yield name, tensor.to(device=device, dtype=target)
 
@@ -177,7 +231,10 @@ def weight_files(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     index = folder / INDEX_NAME
     if index.is_file():
-        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        weight_map = _read_config(index).get("weight_map")
+        if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+            raise CheckpointError(f"{index} has no \"weight_map\" of tensor names to shard files: download it again")
+        shards = sorted(set(weight_map.values()))
         return [folder / shard for shard in shards]
     for name in WEIGHT_NAMES:
         if (folder / name).is_file():
@@ -217,9 +274,28 @@ def _infer_num_drags(file: SafetensorsFile) -> int | None:
     return None
 
 
+def _json_object(text: str, where: str) -> dict:
+    """A JSON object from a config, or a CheckpointError naming where it came from."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise CheckpointError(f"{where} is not valid JSON ({str(error)[:200]}): fix or remove it") from None
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{where} must be a JSON object of model settings, got {type(value).__name__}")
+    return value
+
+
+def _read_config(path: Path) -> dict:
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"cannot read the config {path}: {error}") from None
+    return _json_object(text, f"config {path}")
+
+
 def _stored_config(file: SafetensorsFile) -> dict | None:
     text = file.metadata.get(CONFIG_METADATA_KEY)
-    return json.loads(text) if text else None
+    return _json_object(text, f"the {CONFIG_METADATA_KEY} metadata of {file.path}") if text else None
 
 
 def inspect_checkpoint(path: str | Path) -> CheckpointInfo:
@@ -228,7 +304,7 @@ def inspect_checkpoint(path: str | Path) -> CheckpointInfo:
     config = None
     if path.is_dir():
         folder = _model_folder(path)
-        config = _public_config(json.loads((folder / "config.json").read_text()))
+        config = _public_config(_read_config(folder / "config.json"))
         files = [read_safetensors(file) for file in weight_files(folder)]
     else:
         files = [read_safetensors(path)]
@@ -284,6 +360,13 @@ def _check_keys(path: Path, model: PuppetMasterUNet, tensors: Mapping[str, Tenso
         for name in set(expected) & set(tensors)
         if tensors[name].shape != expected[name]
     )
+    shared = set(expected) & set(tensors)
+    not_float = sorted(f"{name}: {tensors[name].dtype}" for name in shared if tensors[name].dtype not in WEIGHT_DTYPES)
+    if not_float:
+        raise CheckpointError(
+            f"{path} stores {len(not_float)} weights in a non-floating-point type (e.g. {not_float[0]}): quantized "
+            "files are not supported; use float weights (F32, F16 or BF16). " + RELEASED_WEIGHTS_HINT
+        )
     if not (missing or unexpected or wrong_shape):
         return
 
@@ -303,12 +386,29 @@ def _check_keys(path: Path, model: PuppetMasterUNet, tensors: Mapping[str, Tenso
 
 def _resolve_config(config: Mapping | str | Path | None, stored: dict | None, num_drags: int | None) -> dict:
     if isinstance(config, str | Path):
-        config = json.loads(Path(config).read_text())
+        config = _read_config(Path(config))
     if config is not None:
+        if not isinstance(config, Mapping):
+            raise CheckpointError(f"config must be a dict or a JSON file path, got {type(config).__name__}")
         return _public_config(config)
     if stored is not None:
         return stored
     return {"num_drags": num_drags} if num_drags is not None else {}
+
+
+def _build_on_meta(config: Mapping) -> PuppetMasterUNet:
+    """An empty model of `config`, or a CheckpointError naming the settings it does not accept."""
+    accepted = set(inspect.signature(PuppetMasterUNet.__init__).parameters) - {"self"}
+    unknown = sorted(str(key) for key in config if key not in accepted)
+    if unknown:
+        raise CheckpointError(
+            f"the model config has unknown settings {', '.join(unknown)[:300]}; accepted: {', '.join(sorted(accepted))}"
+        )
+    try:
+        with torch.device("meta"):
+            return PuppetMasterUNet(**config)
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError) as error:
+        raise CheckpointError(f"the model config cannot build a Puppet-Master UNet: {str(error)[:300]}") from None
 
 
 def load_unet(
@@ -337,14 +437,13 @@ def load_unet(
     if path.is_dir():
         folder = _model_folder(path)
         files = [read_safetensors(file) for file in weight_files(folder)]
-        stored = _public_config(json.loads((folder / "config.json").read_text()))
+        stored = _public_config(_read_config(folder / "config.json"))
     else:
         files = [read_safetensors(path)]
         stored = _stored_config(files[0])
     tensors = {name: entry for file in files for name, entry in file.tensors.items()}
     model_config = _resolve_config(config, stored, _infer_num_drags(files[0]))
-    with torch.device("meta"):
-        model = PuppetMasterUNet(**model_config)
+    model = _build_on_meta(model_config)
     _check_keys(path, model, tensors)
     state = {}
     for file in files:
@@ -392,7 +491,7 @@ def load_svd_unet_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor],
     path = Path(path)
     if path.is_dir():
         folder = _model_folder(path)
-        architecture = json.loads((folder / "config.json").read_text())
+        architecture = _read_config(folder / "config.json")
         files = [read_safetensors(file) for file in weight_files(folder)]
     else:
         architecture = {}

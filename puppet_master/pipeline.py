@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,10 +12,10 @@ from PIL import Image
 
 from .drags import DragDocument, drag_tensor, parse_drag_document
 from .encoders import SVDEncoders, load_svd_encoders
-from .image import CropTransform, object_crop, paste_back
+from .image import CropTransform, object_crop, paste_back, paste_back_frames
 from .loading import load_unet
 from .model import PuppetMasterUNet
-from .sampling import Negative, StepCallback, initial_noise, sample
+from .sampling import Negative, StepCallback, initial_noise, require_finite, sample
 from .video import to_pil
 
 LATENT_FACTOR = 8
@@ -71,7 +71,8 @@ def generate_frames(
         negative=negative,
         callback=callback,
     )
-    return encoders.vae.decode(latents[0], decode_chunk_size).permute(0, 2, 3, 1).cpu()
+    decoded = encoders.vae.decode(latents[0], decode_chunk_size)
+    return require_finite(decoded, "decoded frames (from the VAE)").permute(0, 2, 3, 1).cpu()
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,13 @@ class GenerationResult:
     def on_original(self, original: Image.Image, mask: Image.Image | np.ndarray | None = None) -> torch.Tensor:
         """(F, H, W, 3) frames pasted back onto the original image's canvas."""
         return paste_back(self.frames, self.crop, original, mask)
+
+    def images_on_original(
+        self, original: Image.Image, mask: Image.Image | np.ndarray | None = None
+    ) -> Iterator[Image.Image]:
+        """The pasted-back frames one RGB image at a time (memory: one frame at the original size)."""
+        for frame in paste_back_frames(self.frames, self.crop, original, mask):
+            yield Image.fromarray(np.round(frame * 255).astype(np.uint8))
 
 
 class PuppetMasterPipeline:

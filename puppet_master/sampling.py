@@ -7,6 +7,8 @@ device before the loop starts, so the loop itself never waits on the device.
 from __future__ import annotations
 
 import json
+import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,11 +20,35 @@ import torch
 from .model import PuppetMasterUNet
 
 Negative = Literal["official", "drags_only"]
+MAX_SEED = 2**64 - 1
 StepCallback = Callable[[int, int, torch.Tensor], "bool | None"]
 
 
 class GenerationCancelled(RuntimeError):
     """Raised when the step callback returns False: sampling stopped cleanly."""
+
+
+class NonFiniteOutputError(ValueError):
+    """The generation produced NaN or infinite values; the message names the inputs that can cause it."""
+
+
+def check_guidance(min_guidance: float, max_guidance: float) -> None:
+    """Both guidance scales finite numbers (NaN would silently turn guidance off, inf gives a black video)."""
+    for name, value in (("cfg (max_guidance)", max_guidance), ("min_cfg (min_guidance)", min_guidance)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number (official 5.0 and 1.0), got {value!r}")
+        if not -100 <= value <= 100:
+            raise ValueError(f"{name} must be between -100 and 100 (official 5.0 and 1.0), got {value!r}")
+
+
+def require_finite(values: torch.Tensor, what: str) -> torch.Tensor:
+    """`values` unchanged, or `NonFiniteOutputError`; one host sync, for use once after a loop, never inside."""
+    if not bool(torch.isfinite(values).all()):
+        raise NonFiniteOutputError(
+            f"the {what} contain NaN or infinite values: the weights (check them with `python -m puppet_master "
+            "info`, re-download if damaged), cfg/min_cfg, or the conditioning image hold non-finite numbers"
+        )
+    return values
 
 
 @dataclass(frozen=True)
@@ -54,6 +80,8 @@ def karras_schedule(steps: int) -> Schedule:
 def initial_noise(seed: int, frames: int, latent_size: tuple[int, int]) -> torch.Tensor:
     """The official demo's noise for `seed` (torch.manual_seed(seed); torch.randn((1, F, 4, h, w)) on CPU),
     drawn from a private generator so the global RNG is left alone."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be a whole number from 0 to {MAX_SEED} (2**64 - 1), got {seed!r}")
     generator = torch.Generator().manual_seed(int(seed))
     return torch.randn((1, frames, 4, *latent_size), generator=generator)
 
@@ -98,6 +126,7 @@ def sample(
     """
     if negative not in ("official", "drags_only"):
         raise ValueError(f"negative must be 'official' or 'drags_only', got {negative!r}")
+    check_guidance(min_guidance, max_guidance)
     parameter = next(unet.parameters())
     device, dtype = parameter.device, parameter.dtype
     frames, latent_size = noise.shape[1], tuple(noise.shape[-2:])
@@ -139,4 +168,4 @@ def sample(
         latents = latents + (latents - denoised) / sigma * (sigma_next - sigma)
         if callback is not None and callback(index, steps, latents) is False:
             raise GenerationCancelled(f"sampling stopped by the callback after step {index + 1} of {steps}")
-    return latents
+    return require_finite(latents, "denoised latents")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+import math
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -25,34 +29,56 @@ def from_pil(images: Sequence[Image.Image]) -> torch.Tensor:
     return torch.from_numpy(np.stack([np.asarray(image.convert("RGB")) for image in images]).astype(np.float32) / 255)
 
 
-def save_video(frames: torch.Tensor, path: str | Path, fps: float = 7.0) -> Path:
-    """Write (F, H, W, 3) frames in [0, 1] as .mp4 (H.264 via PyAV), animated .webp or .gif, by extension."""
+MAX_FPS = 240.0
+
+
+def check_output(path: str | Path, fps: float) -> Path:
+    """The output path and frame rate, checked before any work: a known extension, a writable folder, a
+    finite positive fps. Raises ValueError naming the fix."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in VIDEO_FORMATS:
+    if path.suffix.lower() not in VIDEO_FORMATS:
         raise ValueError(f"unsupported output {path.name}: use one of {', '.join(VIDEO_FORMATS)}")
-    images = to_pil(frames)
-    if not images:
-        raise ValueError("no frames to save")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".mp4":
-        _save_mp4(images, path, fps)
-    else:
-        duration = round(1000 / fps)
-        extra = {"lossless": False, "quality": 90} if suffix == ".webp" else {"optimize": False}
-        images[0].save(path, save_all=True, append_images=images[1:], duration=duration, loop=0, **extra)
+    if isinstance(fps, bool) or not isinstance(fps, int | float) or not math.isfinite(fps) or not 0 < fps <= MAX_FPS:
+        raise ValueError(f"fps must be a number above 0 and at most {MAX_FPS:g}, got {fps!r}")
+    if path.is_dir():
+        raise ValueError(f"output {path} is a folder: give a file name ending in {', '.join(VIDEO_FORMATS)}")
+    folder = next((parent for parent in path.absolute().parents if parent.exists()), None)
+    if folder is None or not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"cannot write {path}: {folder} is not a writable folder")
     return path
 
 
-def _save_mp4(images: list[Image.Image], path: Path, fps: float) -> None:
+def save_video(frames: torch.Tensor | Iterable[Image.Image], path: str | Path, fps: float = 7.0) -> Path:
+    """Write frames as .mp4 (H.264 via PyAV, any fps), animated .webp or .gif, by extension.
+
+    `frames` is an (F, H, W, 3) tensor in [0, 1] or an iterable of RGB images; mp4 takes one image at a
+    time, so a generator of frames is never held in memory at once."""
+    path = check_output(path, fps)
+    images = iter(to_pil(frames[i : i + 1])[0] for i in range(len(frames))) if torch.is_tensor(frames) else iter(frames)
+    first = next(images, None)
+    if first is None:
+        raise ValueError("no frames to save")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".mp4":
+        _save_mp4(itertools.chain([first], images), path, fps)
+    else:
+        duration = 1000 / fps
+        extra = {"lossless": False, "quality": 90} if path.suffix.lower() == ".webp" else {"optimize": False}
+        first.save(path, save_all=True, append_images=list(images), duration=duration, loop=0, **extra)
+    return path
+
+
+def _save_mp4(images: Iterator[Image.Image], path: Path, fps: float) -> None:
     import av
 
-    width, height = images[0].size
+    first = next(images)
+    width, height = first.size
     even = (width + width % 2, height + height % 2)
+    codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
     with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4", rate=round(fps))
+        stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height, stream.pix_fmt = even[0], even[1], "yuv420p"
-        for image in images:
+        for image in itertools.chain([first], images):
             if image.size != even:
                 padded = Image.new("RGB", even)
                 padded.paste(image)
@@ -69,17 +95,22 @@ def draw_drags(frames: torch.Tensor, tracks: np.ndarray, radius: float | None = 
         tracks: (K, F, 2) pixel positions of the drags in these frames.
     """
     images = to_pil(frames)
-    height = images[0].height if images else 0
-    radius = radius if radius is not None else max(2.0, height / 80)
+    for index, image in enumerate(images):
+        draw_drags_on(image, tracks, index, radius)
+    return from_pil(images) if images else frames
+
+
+def draw_drags_on(image: Image.Image, tracks: np.ndarray, frame: int, radius: float | None = None) -> Image.Image:
+    """Draw the drags as they are at `frame` on one RGB image, in place; returns it."""
+    radius = radius if radius is not None else max(2.0, image.height / 80)
     width = max(1, round(radius / 2))
-    for f, image in enumerate(images):
-        draw = ImageDraw.Draw(image)
-        for k, track in enumerate(tracks):
-            colour = DRAG_COLOURS[k % len(DRAG_COLOURS)]
-            points = [tuple(p) for p in track]
-            draw.line(points, fill="white", width=width)
-            draw.line(points[: f + 1] if f else points[:1] * 2, fill=colour, width=width + 1)
-            (sx, sy), (cx, cy) = points[0], points[f]
-            draw.ellipse((sx - radius, sy - radius, sx + radius, sy + radius), outline=colour, width=width)
-            draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=colour, outline="white")
-    return from_pil(images)
+    draw = ImageDraw.Draw(image)
+    for k, track in enumerate(tracks):
+        colour = DRAG_COLOURS[k % len(DRAG_COLOURS)]
+        points = [tuple(p) for p in track]
+        draw.line(points, fill="white", width=width)
+        draw.line(points[: frame + 1] if frame else points[:1] * 2, fill=colour, width=width + 1)
+        (sx, sy), (cx, cy) = points[0], points[frame]
+        draw.ellipse((sx - radius, sy - radius, sx + radius, sy + radius), outline=colour, width=width)
+        draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=colour, outline="white")
+    return image

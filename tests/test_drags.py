@@ -62,9 +62,23 @@ def test_round_trip_through_json():
     assert parse_drag_document(json.dumps(raw)).to_json() == raw
 
 
-def test_empty_document_means_no_drags():
-    doc = parse_drag_document("", image_size=(32, 16))
+def test_empty_drag_list_means_no_drags_with_a_warning(caplog):
+    doc = parse_drag_document('{"version": 1, "width": 32, "height": 16, "drags": []}', image_size=(32, 16))
     assert doc.drags == () and drag_tensor(doc.tracks(14), 32, 16).eq(0).all()
+    assert "no drags: the video is generated without any drag" in caplog.text
+
+
+@pytest.mark.parametrize("text", ["", "   \n"])
+def test_an_empty_text_is_not_a_document(text):
+    with pytest.raises(DragDocumentError, match="the drag document is empty: draw at least one drag"):
+        parse_drag_document(text, image_size=(32, 16))
+
+
+def test_a_document_of_another_shape_is_rescaled_with_a_warning(caplog):
+    raw = {"version": 1, "width": 1000, "height": 100, "drags": [{"points": [[500, 50], [600, 50]]}]}
+    doc = parse_drag_document(json.dumps(raw), image_size=(96, 80))
+    assert doc.drags[0].points[0] == pytest.approx((48.0, 40.0))
+    assert "drawn on a 1000x100 image but the image is 96x80: they are stretched unevenly" in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -80,7 +94,15 @@ def test_empty_document_means_no_drags():
         (document([[0, 0], [20, 20]]), r"drag 1 starts exactly at the image corner \(0, 0\)"),
         (document([[10, 10, 3], [20, 20]]), r"drag 1 point 1 must be \[x, y\]"),
         ({**document(), "version": 2}, '"version" must be 1'),
-        ({**document(), "width": 0}, '"width" must be a positive whole number'),
+        ({**document(), "width": 0}, '"width" must be a whole number of pixels from 1 to 65536'),
+        ({**document(), "width": 10**400}, '"width" must be a whole number of pixels from 1 to 65536, got 1000'),
+        ({**document(), "height": 2**63}, '"height" must be a whole number of pixels from 1 to 65536'),
+        ({**document(), "width": 1e9}, '"width" must be a whole number'),
+        ('{"version": 1, "width": NaN, "height": 5, "drags": []}', '"width" must be a whole number.*got nan'),
+        ('{"version": 1, "width": Infinity, "height": 5, "drags": []}', '"width" must be a whole number.*got inf'),
+        (document([[10**400, 10], [20, 20]]), "drag 1 point 1 x must be a finite number, got 1000"),
+        ("[" * 100_000, "nested too deeply"),
+        ("1" * 5000, "not valid JSON"),
         ({**document(), "drags": "none"}, '"drags" must be a list'),
         ("{not json", "not valid JSON"),
         (42, "must be a JSON object or a list of tracks"),

@@ -1,11 +1,13 @@
 """Object-centric crop, square padding, drag remapping and paste-back onto the original canvas."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from puppet_master.image import object_crop, paste_back
+from puppet_master.image import ImageInputError, load_image, normalised, object_crop, paste_back
 from puppet_master.selfcheck import demo_image
 
 
@@ -50,8 +52,77 @@ def test_bad_masks_are_clear_errors():
         object_crop(image, np.ones((10, 10)))
     with pytest.raises(ValueError, match="the mask is empty"):
         object_crop(image, np.zeros((80, 96)))
-    with pytest.raises(ValueError, match="size at least 8"):
+    with pytest.raises(ValueError, match="size must be a whole number of pixels, at least 8"):
         object_crop(image, mask, size=4)
+
+
+@pytest.mark.parametrize(
+    ("scale", "message"),
+    [(math.nan, "scale must be a finite number, got nan"), (math.inf, "finite"), (1e9, r"scale must be in \(0, 10\]"),
+     (0, r"scale must be in \(0, 10\]"), ("2", "scale must be a finite number")],
+)  # fmt: skip
+def test_bad_scales_are_clear_errors(scale, message):
+    image, mask = demo_image()
+    with pytest.raises(ImageInputError, match=message):
+        object_crop(image, mask, scale=scale)
+
+
+def test_a_path_instead_of_an_image_says_how_to_open_it():
+    with pytest.raises(ImageInputError, match="image must be a PIL image, got str: open files with .*load_image"):
+        object_crop("photo.png")
+
+
+def test_faint_mask_residue_does_not_widen_the_box():
+    image, mask = demo_image()
+    faint = np.asarray(mask, dtype=np.float32) / 255
+    faint = np.where(faint > 0, faint, 0.03)  # JPEG-like residue over the whole background
+    _, clean = object_crop(image, mask, size=64)
+    _, noisy = object_crop(image, faint, size=64)
+    assert noisy == clean and clean.side == int(39 * 2.2)
+
+
+def test_sixteen_bit_and_float_images_keep_their_tones(tmp_path):
+    ramp = np.linspace(0, 65535, 96 * 80).reshape(80, 96).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "sixteen.png")
+    sixteen = load_image(tmp_path / "sixteen.png")
+    assert sixteen.mode == "I;16" and normalised(sixteen).mode == "RGB"
+    tones = np.asarray(normalised(sixteen))[..., 0].astype(int)
+    assert abs(tones[0, 0]) <= 1 and abs(tones[-1, -1] - 255) <= 1 and abs(tones[40, 48] - 128) <= 2
+    as_int = Image.fromarray(ramp.astype(np.int32))
+    assert np.array_equal(np.asarray(normalised(as_int)), np.asarray(normalised(sixteen)))
+    as_float = Image.fromarray((ramp / 65535).astype(np.float32))
+    assert np.abs(np.asarray(normalised(as_float)).astype(int) - tones[..., None]).max() <= 1
+
+
+def test_files_are_loaded_upright_or_refused_with_the_reason(tmp_path):
+    image = Image.new("RGB", (40, 20), (255, 0, 0))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to view
+    image.save(tmp_path / "rotated.jpg", exif=exif)
+    assert load_image(tmp_path / "rotated.jpg").size == (20, 40)
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.png").write_text("not an image")
+    image.save(tmp_path / "whole.png")
+    (tmp_path / "cut.png").write_bytes((tmp_path / "whole.png").read_bytes()[:60])
+    for name, message in [
+        ("missing.png", "image file not found"),
+        ("empty.png", r"is empty \(0 bytes\)"),
+        ("text.png", "is not an image PIL can read"),
+        ("cut.png", "damaged or truncated"),
+    ]:
+        with pytest.raises(ImageInputError, match=message):
+            load_image(tmp_path / name)
+
+
+def test_a_large_image_is_reduced_first_and_gives_the_same_crop():
+    image, mask = demo_image()
+    large = image.resize((96 * 12, 80 * 12), Image.NEAREST)
+    large_mask = mask.resize(large.size, Image.NEAREST)
+    small_crop, small_transform = object_crop(image, mask, size=64)
+    large_crop, large_transform = object_crop(large, large_mask, size=64)
+    assert large_transform.side // 64 >= 4  # the reduced path ran
+    assert abs(large_transform.side - 12 * small_transform.side) <= 12
+    assert np.abs(as_array(large_crop) - as_array(small_crop)).mean() < 0.03
 
 
 def test_paste_back_without_mask_restores_the_canvas():

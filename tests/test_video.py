@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from puppet_master.video import draw_drags, save_video
+from puppet_master.video import check_output, draw_drags, save_video
 
 
 def frames(count=6, height=48, width=64):
@@ -52,3 +52,32 @@ def test_drag_overlay_draws_along_the_track_only():
     red = (drawn[..., 0] > 0.8) & (drawn[..., 1] < 0.4)  # the first drag's colour
     assert red[2, 30, 50] and not red[0, 30, 50]  # on frame 0 the drag has not reached its end yet
     assert not changed[:, 45, 5].any()  # far from the track nothing changes
+
+
+@pytest.mark.parametrize("fps", [7.5, 0.25, 29.97])
+def test_mp4_keeps_a_fractional_or_low_frame_rate(tmp_path, fps):
+    path = save_video(frames(), tmp_path / "clip.mp4", fps=fps)
+    with av.open(str(path)) as container:
+        rate = container.streams.video[0].average_rate
+        assert abs(float(rate) - fps) < 1e-3 and len(list(container.decode(video=0))) == 6
+
+
+def test_frames_may_come_one_at_a_time(tmp_path):
+    images = (Image.new("RGB", (64, 48), (40 * i, 0, 0)) for i in range(5))
+    assert len(read_mp4(save_video(images, tmp_path / "stream.mp4"))) == 5
+
+
+@pytest.mark.parametrize("fps", [0, -1, float("nan"), float("inf"), 1e9])
+def test_bad_frame_rates_are_refused_before_writing(tmp_path, fps):
+    with pytest.raises(ValueError, match="fps must be a number above 0 and at most 240"):
+        save_video(frames(), tmp_path / "clip.gif", fps=fps)
+    assert not (tmp_path / "clip.gif").exists()
+
+
+def test_an_output_that_cannot_be_written_is_named(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ValueError, match="is not a writable folder"):
+        check_output(blocker / "clip.mp4", 7)
+    with pytest.raises(ValueError, match="is a folder"):
+        check_output(tmp_path / "dir.mp4" if (tmp_path / "dir.mp4").mkdir() is None else None, 7)

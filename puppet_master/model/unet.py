@@ -231,6 +231,11 @@ class PuppetMasterUNet(ModelMixin, AttentionMixin, ConfigMixin):
                 f"drags must have shape (batch, frames, {num_drags}, 4) (x_start, y_start, x_current, y_current); "
                 f"got {tuple(drags.shape)}. Pad unused slots with zeros"
             )
+        if not bool(torch.isfinite(drags).all()):  # once per generation, before any drag work
+            raise ValueError(
+                "drags contain NaN or infinite values: give finite normalised positions "
+                "(x_start, y_start, x_current, y_current), all zero for an unused slot"
+            )
         batch, frames = drags.shape[:2]
         parameter = next(self.parameters())
         dtype, device = parameter.dtype, parameter.device
