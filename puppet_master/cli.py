@@ -5,6 +5,7 @@ Help and argument errors answer at once: torch and the models are imported only 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -12,6 +13,8 @@ from pathlib import Path
 from .hub import SVD_PATTERNS, SVD_REPO
 
 DTYPES = ("auto", "fp32", "fp16", "bf16")
+MAX_STEPS = 1000
+MAX_FRAMES = 1024
 SVD_PARTS = ("unet", "vae", "image_encoder")
 SVD_HELP = (
     "SVD img2vid diffusers folder (vae/, image_encoder/, feature_extractor/). The default is the Hugging Face "
@@ -113,25 +116,113 @@ def _svd_source(svd: str, offline: bool) -> str:
     return svd
 
 
-def _generate(args: argparse.Namespace) -> None:
-    svd = _svd_source(args.svd, args.offline)
+def _read_drags(path: str) -> str:
+    from .drags import DragDocumentError
+
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DragDocumentError(f"drag file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise DragDocumentError(f"cannot read the drag file {path} as UTF-8 JSON text: {error}") from None
+
+
+def parse_device(name: str):
+    """--device as a torch device that exists here, or a ValueError naming the choices."""
     import torch
-    from PIL import Image
+
+    from .pipeline import default_device
+
+    if name == "auto":
+        return default_device()
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"--device {name!r} is not a device: use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {name}: CUDA is not available here (torch {torch.__version__}); use cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {name}: there are {torch.cuda.device_count()} CUDA devices (cuda:0 ...)")
+    elif device.type == "mps":
+        if getattr(torch.backends, "mps", None) is None or not torch.backends.mps.is_available():
+            raise ValueError(f"--device {name}: MPS is not available here; use cpu")
+    elif device.type != "cpu":
+        raise ValueError(f"--device {name!r} is not supported: use auto, cpu, cuda, cuda:N or mps")
+    return device
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    from .sampling import MAX_SEED, check_guidance
+
+    if not 1 <= args.steps <= MAX_STEPS:
+        raise ValueError(f"--steps must be from 1 to {MAX_STEPS} (official 50), got {args.steps}")
+    if not 2 <= args.frames <= MAX_FRAMES:
+        raise ValueError(f"--frames must be from 2 to {MAX_FRAMES} (the model was trained on 14), got {args.frames}")
+    if args.size % 8 or not 64 <= args.size <= 1024:
+        raise ValueError(f"--size must be a multiple of 8 from 64 to 1024 (official 256), got {args.size}")
+    if args.decode_chunk_size < 1:
+        raise ValueError(f"--decode-chunk-size must be at least 1, got {args.decode_chunk_size}")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise ValueError(f"--seed must be from 0 to {MAX_SEED} (2**64 - 1), got {args.seed}")
+    check_guidance(args.min_cfg, args.cfg)
+
+
+def _prepare(args: argparse.Namespace) -> tuple:
+    """Every input checked and read, no model loaded: (image, mask, document, device, svd source)."""
+    from .drags import parse_drag_document
+    from .encoders import check_svd_source
+    from .image import load_image, load_mask, object_crop
+    from .loading import inspect_checkpoint, load_unet
+    from .video import check_output
+
+    _check_numbers(args)
+    check_output(args.out, args.fps)
+    image = load_image(args.image)
+    mask = load_mask(args.mask) if args.mask else None
+    document = parse_drag_document(_read_drags(args.drags), image.size)
+    object_crop(image, mask, scale=args.scale, size=args.size)  # mask size, empty mask, scale: before any load
+    device = parse_device(args.device)
+    unet = inspect_checkpoint(args.unet)
+    if unet.kind != "puppet_master":
+        load_unet(args.unet)  # raises the loader's explanation of what the file is instead
+    svd = _svd_source(args.svd, args.offline)
+    check_svd_source(svd)
+    check_memory(args.frames, args.size, unet.config, device, args.decode_chunk_size)
+    return image, mask, document, device, svd
+
+
+def check_memory(frames: int, size: int, config: dict | None, device, decode_chunk_size: int) -> None:
+    """Say what the frame count costs, and refuse it when it cannot fit, before anything is loaded."""
+    from .budget import available_bytes, generation_bytes
+
+    needed = generation_bytes(frames, size, config, decode_chunk_size)
+    available = available_bytes(device)
+    gib = 1024**3
+    print(
+        f"{frames} frames at {size} px: about {needed / gib:.1f} GiB of working memory besides the weights"
+        + (f" ({available / gib:.1f} GiB available on {device})" if available is not None else ""),
+        file=sys.stderr,
+    )
+    if available is not None and needed > available:
+        raise ValueError(
+            f"--frames {frames} at --size {size} needs about {needed / gib:.1f} GiB but {available / gib:.1f} GiB is "
+            f"available on {device}: use fewer frames (the model was trained on 14) or a smaller --size"
+        )
+
+
+def _generate(args: argparse.Namespace) -> None:
+    image, mask, document, device, svd = _prepare(args)
     from tqdm import tqdm
 
-    from .pipeline import PuppetMasterPipeline, default_device
-    from .video import draw_drags, save_video
+    from .pipeline import PuppetMasterPipeline
+    from .video import draw_drags_on, save_video, to_pil
 
-    image = Image.open(args.image)
-    image.load()
-    mask = Image.open(args.mask).convert("L") if args.mask else None
-    drags = Path(args.drags).read_text()
-    device = default_device() if args.device == "auto" else torch.device(args.device)
     pipeline = PuppetMasterPipeline.from_files(args.unet, svd, device=device, unet_dtype=torch_dtype(args.dtype))
     with tqdm(total=args.steps, desc="denoising", unit="step") as bar:
         result = pipeline(
             image,
-            drags,
+            document,
             mask,
             frames=args.frames,
             steps=args.steps,
@@ -144,13 +235,16 @@ def _generate(args: argparse.Namespace) -> None:
             decode_chunk_size=args.decode_chunk_size,
             callback=lambda step, total, latents: bar.update(1),
         )
-    frames, tracks = result.frames, result.tracks
-    if not args.crop_only:
-        frames, tracks = result.on_original(image, mask), result.crop.to_original(tracks)
+    if args.crop_only:
+        frames, tracks = (to_pil(result.frames[i : i + 1])[0] for i in range(args.frames)), result.tracks
+        width = height = args.size
+    else:
+        frames, tracks = result.images_on_original(image, mask), result.crop.to_original(result.tracks)
+        width, height = image.size
     if args.draw_drags:
-        frames = draw_drags(frames, tracks)
+        frames = (draw_drags_on(frame, tracks, index) for index, frame in enumerate(frames))
     written = save_video(frames, args.out, fps=args.fps)
-    print(f"wrote {written} ({len(frames)} frames, {frames.shape[2]}x{frames.shape[1]})")
+    print(f"wrote {written} ({args.frames} frames, {width}x{height})")
 
 
 def _bench(args: argparse.Namespace) -> None:
@@ -194,9 +288,20 @@ def _info(path: str) -> str:
     return "\n\n".join(lines)
 
 
+def _show_library_warnings() -> None:
+    """The library's warnings (drags stretched to another image shape, no drags) on stderr, once."""
+    logger = logging.getLogger("puppet_master")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("warning: %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the process exit code (2 for bad input, with the reason on stderr)."""
     args = build_parser().parse_args(argv)  # --help and usage errors exit here, before torch is imported
+    _show_library_warnings()
     try:
         if args.command == "info":
             print(_info(args.path))
