@@ -26,7 +26,10 @@ class ComfyVideoAutoencoder:
 
     def decode(self, latents: torch.Tensor, chunk_size: int) -> torch.Tensor:
         scaled = latents / LATENT_SCALE
-        chunks = [self.vae.decode(scaled[i : i + chunk_size]) for i in range(0, len(scaled), chunk_size)]
+        chunks = []
+        for start in range(0, len(scaled), chunk_size):
+            comfy_env.check_interrupt()  # Cancel stops the decode between chunks, not after all of them
+            chunks.append(self.vae.decode(scaled[start : start + chunk_size]))
         frames = torch.cat([chunk.reshape(-1, *chunk.shape[-3:]) for chunk in chunks])
         return frames.permute(0, 3, 1, 2).float().clamp(0, 1)
 
@@ -65,7 +68,11 @@ class ManagedVideoAutoencoder(_Managed):
         return self.ready().encode(images)
 
     def decode(self, latents: torch.Tensor, chunk_size: int) -> torch.Tensor:
-        return self.ready().decode(latents, chunk_size)
+        chunks = []
+        for start in range(0, len(latents), chunk_size):
+            comfy_env.check_interrupt()  # Cancel stops the decode between chunks, not after all of them
+            chunks.append(self.ready().decode(latents[start : start + chunk_size], chunk_size))
+        return torch.cat(chunks)
 
 
 class ManagedImageEmbedder(_Managed):

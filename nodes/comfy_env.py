@@ -54,14 +54,25 @@ def model_names() -> list[str]:
     return sorted(p.name for p in folder.glob("*") if p.suffix in MODEL_EXTENSIONS) if folder.is_dir() else []
 
 
+def _inside(root: Path, name: str, folder: str) -> Path:
+    """`root / name` for a name that stays inside root (no absolute path, no '..'), else a clear error.
+
+    Lexical, like ComfyUI's own folder_paths: a model folder may be a symlink to another disk."""
+    relative = os.path.normpath(str(name)) if isinstance(name, str) and name.strip() else ""
+    if not relative or relative == "." or os.path.isabs(relative) or relative.split(os.sep)[0] == "..":
+        raise FileNotFoundError(f"{name!r} is not a name inside models/{folder}: pick one of the listed names")
+    return root / relative
+
+
 def model_path(name: str) -> Path:
     """Full path of a models/puppet_master file, or a clear error."""
     comfy = _comfy()
     if comfy is not None:
         register_model_folder()
+        _inside(Path(), name, MODEL_FOLDER)
         path = comfy[0].get_full_path(MODEL_FOLDER, name)
     else:
-        path = _fallback_models_dir() / MODEL_FOLDER / name
+        path = _inside(_fallback_models_dir() / MODEL_FOLDER, name, MODEL_FOLDER)
     if path is None or not Path(path).is_file():
         raise FileNotFoundError(f"{name} is not in models/{MODEL_FOLDER}: put the Puppet-Master weights there")
     return Path(path)
@@ -84,9 +95,10 @@ def svd_folder_names() -> list[str]:
 
 
 def svd_folder_path(name: str) -> Path:
+    """Full path of an SVD folder in models/diffusers, or a clear error."""
     for root in _diffusers_roots():
-        if (root / name).is_dir():
-            return root / name
+        if _inside(root, name, "diffusers").is_dir():
+            return _inside(root, name, "diffusers")
     raise FileNotFoundError(f"{name} is not in models/diffusers: put the SVD img2vid diffusers folder there")
 
 
@@ -158,6 +170,13 @@ def loaded(wrapped: object) -> torch.nn.Module:
     return wrapped.model.to(wrapped.load_device)
 
 
+def check_interrupt() -> None:
+    """Raise ComfyUI's interrupt if the user pressed Cancel (nothing outside ComfyUI)."""
+    comfy = _comfy()
+    if comfy is not None:
+        comfy[1].throw_exception_if_processing_interrupted()
+
+
 class Progress:
     """One tick per denoising step: ComfyUI's ProgressBar with a preview, and its interrupt, within one step."""
 
@@ -165,12 +184,10 @@ class Progress:
         comfy = _comfy()
         self.total = total
         self.bar = comfy[2].ProgressBar(total) if comfy is not None else None
-        self.management = comfy[1] if comfy is not None else None
 
     def step(self, index: int, preview) -> None:
         """Report step `index` (0-based); `preview` is a PIL image or None. Raises ComfyUI's interrupt."""
-        if self.management is not None:
-            self.management.throw_exception_if_processing_interrupted()
+        check_interrupt()
         if self.bar is not None:
             self.bar.update_absolute(index + 1, self.total, ("JPEG", preview, 512) if preview is not None else None)
 

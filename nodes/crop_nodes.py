@@ -9,6 +9,7 @@ import torch
 from puppet_master.image import CropTransform, object_crop, paste_back
 from puppet_master.video import from_pil
 
+from .checks import widget_problem
 from .images import first_image, mask_array
 from .loaders import CATEGORY, SEARCH_ALIASES
 from .types import DragSet
@@ -56,6 +57,10 @@ class PuppetMasterPrepareImage:
             },
             "optional": {"mask": ("MASK", {"tooltip": "1 on the object (paint it in the mask editor)"})},
         }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, scale: float | None = None, size: int | None = None) -> bool | str:  # noqa: N802
+        return widget_problem(cls, scale=scale, size=size) or True
 
     def prepare(
         self, image: torch.Tensor, drags: DragSet, scale: float, size: int, mask: torch.Tensor | None = None

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from puppet_master.drags import parse_drag_document
+from puppet_master.drags import MAX_IMAGE_SIDE, DragDocumentError, parse_drag_document
 from puppet_master.video import draw_drags, from_pil
 
 from . import comfy_env
+from .checks import widget_problem
 from .images import first_image
 from .loaders import CATEGORY, SEARCH_ALIASES
 from .types import DragSet
@@ -51,6 +52,18 @@ class PuppetMasterDrags:
                 )
             },
         }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, drags: str | None = None, frames: int | None = None) -> bool | str:  # noqa: N802
+        problem = widget_problem(cls, frames=frames)
+        if problem or not isinstance(drags, str):
+            return problem or True
+        try:  # the document alone (its points are checked against the image when the node runs)
+            is_tracks = drags.lstrip().startswith("[")
+            parse_drag_document(drags, (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE) if is_tracks else None)
+        except DragDocumentError as error:
+            return f"drags: {error}"
+        return True
 
     def build(self, image: torch.Tensor, drags: str, frames: int, tracks: str | None = None) -> dict:
         source = first_image(image)

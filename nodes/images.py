@@ -13,6 +13,8 @@ def first_image(image: torch.Tensor, name: str = "image") -> Image.Image:
     """The first image of a (B, H, W, C) IMAGE batch as RGB(A) PIL."""
     if image.ndim != 4 or image.shape[-1] not in (3, 4):
         raise ValueError(f"{name} must be a ComfyUI IMAGE (batch, height, width, 3), got shape {tuple(image.shape)}")
+    if image.shape[0] == 0 or not bool(torch.isfinite(image[0]).all()):
+        raise ValueError(f"{name} is empty or contains NaN or infinite values: connect a loaded image")
     if image.shape[-1] == 4:
         array = (image[0].clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8)
         return Image.fromarray(array, "RGBA")

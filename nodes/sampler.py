@@ -12,9 +12,11 @@ from puppet_master.drags import drag_tensor
 from puppet_master.encoders import SVDEncoders
 from puppet_master.image import object_crop
 from puppet_master.pipeline import generate_frames
+from puppet_master.sampling import check_guidance
 from puppet_master.video import from_pil
 
 from . import comfy_env
+from .checks import widget_problem
 from .comfy_encoders import ComfyImageEmbedder, ComfyVideoAutoencoder
 from .images import first_image
 from .loaders import CATEGORY, SEARCH_ALIASES
@@ -112,6 +114,10 @@ class PuppetMasterSampler:
             },
         }
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, cfg: float | None = None, min_cfg: float | None = None) -> bool | str:  # noqa: N802
+        return widget_problem(cls, cfg=cfg, min_cfg=min_cfg) or True
+
     def generate(
         self,
         model: object,
@@ -128,6 +134,7 @@ class PuppetMasterSampler:
         clip_vision: object | None = None,
         vae: object | None = None,
     ) -> tuple[torch.Tensor]:
+        check_guidance(min_cfg, cfg)
         encoders = resolve_encoders(encoders, clip_vision, vae)
         source = first_image(image).convert("RGB")
         if drags.crop is None:
