@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from puppet_master.drags import short
+from puppet_master.values import finite_number, short
 
 
 def _limits(node: type, name: str) -> dict:
@@ -21,13 +21,6 @@ def _limits(node: type, name: str) -> dict:
     return {}
 
 
-def _as_float(value: int | float) -> float:
-    try:
-        return float(value)
-    except OverflowError:  # an integer beyond float range
-        return math.inf
-
-
 def widget_problem(node: type, **values: object) -> str | None:
     """The first widget value that is not a finite number within its declared min/max, as a message."""
     for name, value in values.items():
@@ -36,7 +29,7 @@ def widget_problem(node: type, **values: object) -> str | None:
         limits = _limits(node, name)
         low, high = limits.get("min", -math.inf), limits.get("max", math.inf)
         shown = short(value)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(_as_float(value)):
+        if finite_number(value) is None:
             return f"{name} must be a finite number from {low:g} to {high:g}, got {shown}"
         if not low <= value <= high:
             return f"{name} must be from {low:g} to {high:g}, got {shown}"

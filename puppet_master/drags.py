@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import reprlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
+
+from .values import finite_number, short
 
 MAX_DRAGS = 5
 DOCUMENT_VERSION = 1
@@ -32,14 +32,6 @@ UNEVEN_SCALE_TOLERANCE = 0.01
 """A document rescaled to an image whose aspect ratio differs by more than this (relative) is reported."""
 
 logger = logging.getLogger("puppet_master")
-_short_repr = reprlib.Repr()
-_short_repr.maxlevel, _short_repr.maxlist, _short_repr.maxdict = 3, 6, 6
-_short_repr.maxstring, _short_repr.maxother, _short_repr.maxlong = 60, 60, 40
-
-
-def short(value: Any) -> str:
-    """A bounded repr of user input for error messages (deeply nested or huge values stay short)."""
-    return _short_repr.repr(value)
 
 
 class DragDocumentError(ValueError):
@@ -107,11 +99,8 @@ class DragDocument:
 def _number(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise DragDocumentError(f"{where} must be a number, got {type(value).__name__} {short(value)}")
-    try:
-        number = float(value)
-    except OverflowError:
-        number = math.inf
-    if not math.isfinite(number):
+    number = finite_number(value)
+    if number is None:
         raise DragDocumentError(f"{where} must be a finite number, got {short(value)}")
     return number
 
@@ -120,7 +109,7 @@ def _image_side(value: Any, name: str) -> int:
     fix = f'"{name}" must be a whole number of pixels from 1 to {MAX_IMAGE_SIDE}'
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise DragDocumentError(f"{fix}, got {type(value).__name__} {short(value)}")
-    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+    if isinstance(value, float) and not (finite_number(value) is not None and value.is_integer()):
         raise DragDocumentError(f"{fix}, got {short(value)}")
     if not 1 <= value <= MAX_IMAGE_SIDE:
         raise DragDocumentError(f"{fix}, got {short(value)}")

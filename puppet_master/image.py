@@ -9,7 +9,6 @@ generated frames back onto the original canvas.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +17,14 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .values import finite_number, short
+
 WHITE = 255
 OBJECT_THRESHOLD = 0.5
 """Mask/alpha values above this are the object when finding its box (JPEG or anti-alias residue is not)."""
 MAX_CROP_SCALE = 10.0
+BAND_ROWS = 256
+"""Paste-back blends this many rows at a time, so its float temporaries do not grow with the image."""
 OVERSAMPLING = 2
 """The crop is resampled from at most this many source pixels per output pixel (larger images are
 reduced first, so memory follows the crop, not the input)."""
@@ -178,12 +181,12 @@ def object_crop(
 
     An input much larger than the crop needs is reduced first, so memory follows `size`, not the image.
     """
-    if isinstance(scale, bool) or not isinstance(scale, int | float) or not math.isfinite(scale):
-        raise ImageInputError(f"scale must be a finite number, got {scale!r}")
+    if finite_number(scale) is None:
+        raise ImageInputError(f"scale must be a finite number, got {short(scale)}")
     if not 0 < scale <= MAX_CROP_SCALE:
-        raise ImageInputError(f"scale must be in (0, {MAX_CROP_SCALE:g}] (official 2.2), got {scale!r}")
+        raise ImageInputError(f"scale must be in (0, {MAX_CROP_SCALE:g}] (official 2.2), got {short(scale)}")
     if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 4096:
-        raise ImageInputError(f"size must be a whole number of pixels, at least 8 and at most 4096, got {size!r}")
+        raise ImageInputError(f"size must be a whole number of pixels, at least 8 and at most 4096, got {short(size)}")
     image = normalised(image)
     alpha = _alpha(image, mask)
     width, height = image.size
@@ -244,11 +247,14 @@ def paste_back_frames(
     mask: Image.Image | np.ndarray | None = None,
     foreground_threshold: float = 0.08,
 ) -> Iterator[np.ndarray]:
-    """`paste_back` one (H, W, 3) float32 frame at a time (a video writer can take each as it comes)."""
+    """`paste_back` one (H, W, 3) float32 frame at a time (a video writer can take each as it comes).
+
+    Working memory besides the yielded frame: the original and mask as they are, one resized uint8
+    crop, and float temporaries of BAND_ROWS rows."""
     original = normalised(original)
     width, height = transform.original_width, transform.original_height
     alpha = _alpha(original, mask)
-    background = np.asarray(original.convert("RGB"), dtype=np.float32) / 255.0 if alpha is not None else None
+    background = np.asarray(original.convert("RGB")) if alpha is not None else None
     x0, y0 = max(transform.left, 0), max(transform.top, 0)
     x1, y1 = min(transform.left + transform.side, width), min(transform.top + transform.side, height)
     to_frame = transform.size / transform.side
@@ -256,15 +262,20 @@ def paste_back_frames(
            (x1 - transform.left) * to_frame, (y1 - transform.top) * to_frame)  # fmt: skip
     for frame in frames:
         pixels = Image.fromarray(np.round(frame.clamp(0, 1).cpu().numpy() * 255).astype(np.uint8))
-        result = np.zeros((height, width, 3), dtype=np.float32) if background is None else background.copy()
+        result = np.zeros((height, width, 3), dtype=np.float32)
+        if background is not None:
+            np.divide(background, 255.0, out=result, dtype=np.float32)
         if x1 <= x0 or y1 <= y0:
             yield result
             continue
-        region = np.asarray(pixels.resize((x1 - x0, y1 - y0), Image.LANCZOS, box=box), dtype=np.float32) / 255.0
-        if alpha is None:
-            result[y0:y1, x0:x1] = region
-        else:
-            moved = np.clip((1 - region.min(axis=-1)) / foreground_threshold, 0, 1)
-            weight = np.maximum(alpha[y0:y1, x0:x1], moved)[..., None]
-            result[y0:y1, x0:x1] = region * weight + result[y0:y1, x0:x1] * (1 - weight)
+        region = np.asarray(pixels.resize((x1 - x0, y1 - y0), Image.LANCZOS, box=box))
+        for top in range(0, y1 - y0, BAND_ROWS):
+            band = region[top : top + BAND_ROWS].astype(np.float32) / 255.0
+            rows = slice(y0 + top, y0 + top + len(band))
+            if alpha is None:
+                result[rows, x0:x1] = band
+                continue
+            moved = np.clip((1 - band.min(axis=-1)) / foreground_threshold, 0, 1)
+            weight = np.maximum(alpha[rows, x0:x1], moved)[..., None]
+            result[rows, x0:x1] = band * weight + result[rows, x0:x1] * (1 - weight)
         yield result

@@ -100,7 +100,7 @@ class GenerationResult:
     ) -> Iterator[Image.Image]:
         """The pasted-back frames one RGB image at a time (memory: one frame at the original size)."""
         for frame in paste_back_frames(self.frames, self.crop, original, mask):
-            yield Image.fromarray(np.round(frame * 255).astype(np.uint8))
+            yield Image.fromarray(np.rint(np.multiply(frame, 255, out=frame), out=frame).astype(np.uint8))
 
 
 class PuppetMasterPipeline:

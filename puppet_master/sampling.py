@@ -7,7 +7,6 @@ device before the loop starts, so the loop itself never waits on the device.
 from __future__ import annotations
 
 import json
-import math
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Literal
 import torch
 
 from .model import PuppetMasterUNet
+from .values import finite_number, short
 
 Negative = Literal["official", "drags_only"]
 MAX_SEED = 2**64 - 1
@@ -35,10 +35,10 @@ class NonFiniteOutputError(ValueError):
 def check_guidance(min_guidance: float, max_guidance: float) -> None:
     """Both guidance scales finite numbers (NaN would silently turn guidance off, inf gives a black video)."""
     for name, value in (("cfg (max_guidance)", max_guidance), ("min_cfg (min_guidance)", min_guidance)):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise ValueError(f"{name} must be a finite number (official 5.0 and 1.0), got {value!r}")
+        if finite_number(value) is None:
+            raise ValueError(f"{name} must be a finite number (official 5.0 and 1.0), got {short(value)}")
         if not -100 <= value <= 100:
-            raise ValueError(f"{name} must be between -100 and 100 (official 5.0 and 1.0), got {value!r}")
+            raise ValueError(f"{name} must be between -100 and 100 (official 5.0 and 1.0), got {short(value)}")
 
 
 def require_finite(values: torch.Tensor, what: str) -> torch.Tensor:

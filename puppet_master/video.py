@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from fractions import Fraction
@@ -12,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
+
+from .values import finite_number, short
 
 DRAG_COLOURS = ("#ff3b30", "#34c759", "#0a84ff", "#ff9f0a", "#bf5af2")
 """One colour per drag slot, in the order the model receives them (the editor widget uses the same)."""
@@ -38,8 +39,8 @@ def check_output(path: str | Path, fps: float) -> Path:
     path = Path(path)
     if path.suffix.lower() not in VIDEO_FORMATS:
         raise ValueError(f"unsupported output {path.name}: use one of {', '.join(VIDEO_FORMATS)}")
-    if isinstance(fps, bool) or not isinstance(fps, int | float) or not math.isfinite(fps) or not 0 < fps <= MAX_FPS:
-        raise ValueError(f"fps must be a number above 0 and at most {MAX_FPS:g}, got {fps!r}")
+    if finite_number(fps) is None or not 0 < fps <= MAX_FPS:
+        raise ValueError(f"fps must be a number above 0 and at most {MAX_FPS:g}, got {short(fps)}")
     if path.is_dir():
         raise ValueError(f"output {path} is a folder: give a file name ending in {', '.join(VIDEO_FORMATS)}")
     folder = next((parent for parent in path.absolute().parents if parent.exists()), None)
