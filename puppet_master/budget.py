@@ -1,6 +1,6 @@
 """What a generation costs in memory, said before it runs, and what the device has available.
 
-The estimate is the working memory besides the weights: the UNet's activations for the CFG batch
+The estimate is the weights plus the working memory: the UNet's activations for the CFG batch
 (linear in frames), its temporal attention scores (quadratic in frames), the chunked VAE decode and
 the decoded frames. The constants were fitted to the peak RSS of CPU runs of the tiny and full-size
 configurations and round up, so the number errs on the high side.
@@ -17,7 +17,10 @@ FULL_SIZE = {"block_out_channels": (320, 640, 1280, 1280), "num_attention_heads"
 FLOAT_BYTES = 4
 ACTIVATIONS_PER_CHANNEL = 24
 """Live activation tensors of the first UNet level, per channel, at the peak (fitted, rounded up)."""
-VAE_DECODER_CHANNELS = 512
+VAE_DECODER_CHANNELS = 128
+"""Channels of SVD's VAE decoder at full resolution (its widest activations)."""
+ENCODER_BYTES = 2_400_000_000
+"""The SVD VAE and CLIP image encoder in float32 (half that in float16), rounded up."""
 CFG_BATCH = 2
 
 
@@ -31,9 +34,15 @@ def generation_bytes(frames: int, size: int, config: Mapping | None, decode_chun
     activations = CFG_BATCH * frames * area * channels * FLOAT_BYTES * ACTIVATIONS_PER_CHANNEL
     temporal_scores = CFG_BATCH * area * heads * frames * frames * FLOAT_BYTES * 2
     spatial_scores = CFG_BATCH * frames * heads * area * area * FLOAT_BYTES
-    decode = min(decode_chunk_size, frames) * size * size * VAE_DECODER_CHANNELS * FLOAT_BYTES * 3
+    decode = min(decode_chunk_size, frames) * size * size * VAE_DECODER_CHANNELS * FLOAT_BYTES * 4
     output = frames * size * size * 3 * FLOAT_BYTES * 3
     return activations + temporal_scores + spatial_scores + decode + output
+
+
+def weight_bytes(num_parameters: int, device: torch.device, dtype: torch.dtype | None) -> int:
+    """The UNet and the SVD encoders in the precision they will have on `device` (fp16 on GPU by default)."""
+    half = dtype in (torch.float16, torch.bfloat16) or (dtype is None and device.type in ("cuda", "mps"))
+    return num_parameters * (2 if half else 4) + (ENCODER_BYTES // 2 if device.type == "cuda" else ENCODER_BYTES)
 
 
 def available_bytes(device: torch.device) -> int | None:

@@ -170,6 +170,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
 
 def _prepare(args: argparse.Namespace) -> tuple:
     """Every input checked and read, no model loaded: (image, mask, document, device, svd source)."""
+    from .budget import weight_bytes
     from .drags import parse_drag_document
     from .encoders import check_svd_source
     from .image import load_image, load_mask, object_crop
@@ -188,20 +189,25 @@ def _prepare(args: argparse.Namespace) -> tuple:
         load_unet(args.unet)  # raises the loader's explanation of what the file is instead
     svd = _svd_source(args.svd, args.offline)
     check_svd_source(svd)
-    check_memory(args.frames, args.size, unet.config, device, args.decode_chunk_size)
+    weights = weight_bytes(unet.num_parameters, device, torch_dtype(args.dtype))
+    check_memory(args.frames, args.size, unet.config, device, args.decode_chunk_size, weights)
     return image, mask, document, device, svd
 
 
-def check_memory(frames: int, size: int, config: dict | None, device, decode_chunk_size: int) -> None:
+def check_memory(
+    frames: int, size: int, config: dict | None, device, decode_chunk_size: int, weights: int
+) -> None:
     """Say what the frame count costs, and refuse it when it cannot fit, before anything is loaded."""
     from .budget import available_bytes, generation_bytes
 
-    needed = generation_bytes(frames, size, config, decode_chunk_size)
+    working = generation_bytes(frames, size, config, decode_chunk_size)
+    needed = working + weights
     available = available_bytes(device)
     gib = 1024**3
     print(
-        f"{frames} frames at {size} px: about {needed / gib:.1f} GiB of working memory besides the weights"
-        + (f" ({available / gib:.1f} GiB available on {device})" if available is not None else ""),
+        f"{frames} frames at {size} px: about {needed / gib:.1f} GiB ({weights / gib:.1f} GiB of weights, "
+        f"{working / gib:.1f} GiB of work)"
+        + (f"; {available / gib:.1f} GiB available on {device}" if available is not None else ""),
         file=sys.stderr,
     )
     if available is not None and needed > available:

@@ -107,6 +107,7 @@ def measure(sides: list[int], frames: int, steps: int) -> list[dict]:
                 ("nodes", node, frames * side * side * 3 * 4),
             ):
                 rows.append({"path": path, "side": side, "peak": _peak_rss(command, env), "output": output})
+                print(f"{path} {side}x{side}: peak RSS {rows[-1]['peak'] / MIB:.0f} MiB", file=sys.stderr, flush=True)
     return rows
 
 
