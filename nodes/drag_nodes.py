@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from puppet_master.drags import MAX_IMAGE_SIDE, DragDocumentError, parse_drag_document
-from puppet_master.video import draw_drags, from_pil
+from puppet_master.video import draw_drags, draw_drags_on, from_pil
 
 from . import comfy_env
 from .checks import widget_problem
@@ -70,7 +70,7 @@ class PuppetMasterDrags:
         use_tracks = tracks is not None and tracks.strip() not in ("", "[]")
         document = parse_drag_document(tracks if use_tracks else drags, image_size=source.size)
         drag_set = DragSet(document=document, frames=frames)
-        preview = draw_drags(from_pil([source.convert("RGB")]).expand(frames, -1, -1, -1), drag_set.tracks())[-1:]
+        preview = from_pil([draw_drags_on(source.convert("RGB"), drag_set.tracks(), frames - 1)])  # the last frame
         saved = comfy_env.save_temp_image(source)
         return {"ui": {RUN_IMAGE_KEY: [saved]} if saved else {}, "result": (drag_set, preview)}
 

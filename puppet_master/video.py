@@ -95,10 +95,11 @@ def draw_drags(frames: torch.Tensor, tracks: np.ndarray, radius: float | None = 
         frames: (F, H, W, 3) in [0, 1].
         tracks: (K, F, 2) pixel positions of the drags in these frames.
     """
-    images = to_pil(frames)
-    for index, image in enumerate(images):
-        draw_drags_on(image, tracks, index, radius)
-    return from_pil(images) if images else frames
+    result = torch.empty((*frames.shape[:3], 3), dtype=torch.float32)
+    for index in range(len(frames)):  # one frame at a time: memory is the result plus one frame
+        image = draw_drags_on(to_pil(frames[index : index + 1, ..., :3])[0], tracks, index, radius)
+        result[index] = from_pil([image])[0]
+    return result
 
 
 def draw_drags_on(image: Image.Image, tracks: np.ndarray, frame: int, radius: float | None = None) -> Image.Image:
