@@ -5,7 +5,7 @@ Each measurement runs in a fresh process and reads that process's peak RSS from 
   nodes: the ComfyUI node chain Drags -> Prepare Image -> Sampler -> Paste Back, called as ComfyUI calls it
          (its output is the IMAGE batch, frames x H x W x 3 float32, which ComfyUI must hold).
 It reports the peak of each input size, the output's own size, and the growth over the smallest input.
-Usage: python scripts/bench_memory.py [--sides 512 4000] [--frames 14] [--steps 2] [--json out.json]
+Usage: python scripts/bench_memory.py [--sides 512 4000] [--paths cli nodes] [--frames 14] [--steps 2] [--json out.json]
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def _run_nodes(image_path: str, mask_path: str, drags_path: str, frames: int, st
     assert result.shape == (frames, image.shape[1], image.shape[2], 3) and bool(torch.isfinite(result).all())
 
 
-def measure(sides: list[int], frames: int, steps: int) -> list[dict]:
+def measure(sides: list[int], frames: int, steps: int, paths: tuple[str, ...] = ("cli", "nodes")) -> list[dict]:
     """Peak RSS of the CLI and the node chain for each input side, each in a fresh process."""
     rows = []
     with tempfile.TemporaryDirectory() as temp:
@@ -106,6 +106,8 @@ def measure(sides: list[int], frames: int, steps: int) -> list[dict]:
                 ("cli", cli, side * side * 3 * 4),
                 ("nodes", node, frames * side * side * 3 * 4),
             ):
+                if path not in paths:
+                    continue
                 rows.append({"path": path, "side": side, "peak": _peak_rss(command, env), "output": output})
                 print(f"{path} {side}x{side}: peak RSS {rows[-1]['peak'] / MIB:.0f} MiB", file=sys.stderr, flush=True)
     return rows
@@ -130,13 +132,14 @@ def main() -> None:
     parser.add_argument("--sides", type=int, nargs="+", default=[512, 4000])
     parser.add_argument("--frames", type=int, default=14)
     parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--paths", nargs="+", choices=("cli", "nodes"), default=["cli", "nodes"])
     parser.add_argument("--json", help="also write the rows here")
     parser.add_argument("--child-nodes", nargs=3, metavar=("IMAGE", "MASK", "DRAGS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_nodes:
         _run_nodes(*args.child_nodes, frames=args.frames, steps=args.steps)
         return
-    rows = measure(args.sides, args.frames, args.steps)
+    rows = measure(args.sides, args.frames, args.steps, tuple(args.paths))
     print(table(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
