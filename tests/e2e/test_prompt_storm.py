@@ -32,7 +32,7 @@ WIDGETS = {
 }
 DOCUMENT = {"version": 1, "width": 96, "height": 80, "drags": [{"points": [[45, 25], [40, 15]]}]}
 BAD_DOCUMENTS = [
-    "", "   ", "{", "[" * 100_000, "{}", "null", "42", '"text"', "[]", "[[]]", '{"version": 2}',
+    "", "   ", "{", "[" * 100_000, "{}", "null", "42", '"text"', "[[]]", '{"version": 2}',
     json.dumps({**DOCUMENT, "width": 10**400}), json.dumps({**DOCUMENT, "width": 1e9}),
     '{"version": 1, "width": NaN, "height": 80, "drags": []}', '{"version": 1, "width": 96, "height": Infinity}',
     json.dumps({**DOCUMENT, "drags": [{"points": [[10**400, 1], [2, 2]]}]}),
@@ -46,7 +46,7 @@ BAD_DOCUMENTS = [
     '[[{"x": NaN, "y": 1}, {"x": 2, "y": 2}]]', '[[{"x": 1, "y": 1}, {"x": 1e999, "y": 2}]]',
     json.dumps({**DOCUMENT, "drags": [{"points": [[1, 1], [2, 2]], "times": [0, float("nan")]}]}),
     json.dumps({**DOCUMENT, "drags": [{"points": [[1, 1], [2, 2]], "times": "soon"}]}),
-    json.dumps({**DOCUMENT, "version": "1"}), json.dumps({**DOCUMENT, "height": -80}),
+    json.dumps({**DOCUMENT, "version": "1"}), json.dumps({**DOCUMENT, "height": -80}), "[[1, 2], [3]]",
 ]  # fmt: skip
 BAD_NAMES = ["/etc/passwd", "../../etc/passwd", "..", "", "nope.safetensors", 5, None, ["1", 0], "a" * 5000]
 
@@ -63,7 +63,7 @@ def load_workflow() -> dict:
             inputs["image"] = "example.png"
         if node["class_type"] == "PuppetMasterSampler":
             inputs["steps"] = 1
-        if "frames" in inputs:
+        if isinstance(inputs.get("frames"), int):  # a widget (Draw Drags' "frames" is a link)
             inputs["frames"] = 4
         if "decode_chunk_size" in inputs:
             inputs["decode_chunk_size"] = 4
@@ -74,15 +74,16 @@ def node_id(prompt: dict, class_type: str) -> str:
     return next(key for key, node in prompt.items() if node["class_type"] == class_type)
 
 
-def malformed_prompts() -> list[tuple[str, object]]:
-    """(name, prompt body) pairs: at least 200 distinct ways to get a prompt wrong."""
+def malformed_prompts() -> list[tuple[str, object, str | None]]:
+    """(name, prompt body, id of the node that is wrong) triples: at least 200 ways to get a prompt wrong."""
     base = load_workflow()
-    cases: list[tuple[str, object]] = []
+    cases: list[tuple[str, object, str | None]] = []
 
     def mutated(name: str, class_type: str, field: str, value: object) -> None:
         prompt = copy.deepcopy(base)
-        prompt[node_id(prompt, class_type)]["inputs"][field] = value
-        cases.append((f"{class_type}.{field}={str(value)[:30]!r}", prompt))
+        target = node_id(prompt, class_type)
+        prompt[target]["inputs"][field] = value
+        cases.append((f"{class_type}.{field}={str(value)[:30]!r}", prompt, target))
 
     for class_type, fields in WIDGETS.items():
         for field in fields:
@@ -115,19 +116,20 @@ def malformed_prompts() -> list[tuple[str, object]]:
     for field in ("model", "image", "drags", "seed", "cfg"):
         prompt = copy.deepcopy(base)
         del prompt[sampler]["inputs"][field]
-        cases.append((f"sampler without {field}", prompt))
+        cases.append((f"sampler without {field}", prompt, sampler))
     prompt = copy.deepcopy(base)
     del prompt[sampler]["inputs"]["encoders"]
-    cases.append(("sampler without encoders or clip_vision + vae", prompt))
+    cases.append(("sampler without encoders or clip_vision + vae", prompt, sampler))
     prompt = copy.deepcopy(base)
     prompt[sampler]["inputs"]["clip_vision"] = [node_id(base, "PuppetMasterSVDEncoders"), 0]
-    cases.append(("encoders and clip_vision both connected", prompt))
+    cases.append(("encoders and clip_vision both connected", prompt, sampler))
     prompt = copy.deepcopy(base)
-    crop_output = [node_id(base, "PuppetMasterPrepareImage"), 0]
-    prompt[node_id(base, "PuppetMasterPasteBack")]["inputs"]["original"] = crop_output
-    cases.append(("paste back onto the crop instead of the original", prompt))
-    cases += [("empty prompt", {}), ("unknown class", {"1": {"class_type": "NoSuchNode", "inputs": {}}}),
-              ("no outputs", {k: v for k, v in base.items() if v["class_type"] == "PuppetMasterDrags"})]  # fmt: skip
+    paste_back = node_id(base, "PuppetMasterPasteBack")
+    prompt[paste_back]["inputs"]["original"] = [node_id(base, "PuppetMasterPrepareImage"), 0]
+    cases.append(("paste back onto the crop instead of the original", prompt, paste_back))
+    drags_only = {key: node for key, node in base.items() if node["class_type"] == "PuppetMasterDrags"}
+    cases += [("empty prompt", {}, None), ("unknown class", {"1": {"class_type": "NoSuchNode", "inputs": {}}}, None),
+              ("no outputs", drags_only, None)]  # fmt: skip
     return cases
 
 
@@ -146,38 +148,42 @@ def post_prompt(server, prompt: object) -> tuple[int, str]:
         return error.code, error.read().decode(errors="replace")
 
 
-def answer(server, prompt: object) -> tuple[bool, str]:
-    """(clear, what the user is shown) for `prompt`: a refusal with a JSON error naming the problem, or a run
-    that ended in an execution error with a message. Not clear: an empty or non-JSON error body, a success."""
+def answer(server, prompt: object) -> tuple[bool, str, set[str]]:
+    """(clear, what the user is shown, ids of the nodes blamed) for `prompt`: a refusal with a JSON error naming
+    the problem, or a run that ended in an execution error with a message. Not clear: an empty or non-JSON
+    error body, a success."""
     status, body = post_prompt(server, prompt)
     if status != 200:
         try:
             payload = json.loads(body)
         except ValueError:
-            return False, f"HTTP {status} with a body that is not JSON: {body[:200]!r}"
+            return False, f"HTTP {status} with a body that is not JSON: {body[:200]!r}", set()
         error = payload.get("error", {}) if isinstance(payload, dict) else {}
         details = [error.get("message", ""), error.get("details", "")] if isinstance(error, dict) else [str(error)]
         for node in payload.get("node_errors", {}).values():
             details += [f"{e.get('message', '')}: {e.get('details', '')}" for e in node.get("errors", [])]
         text = " | ".join(part for part in details if part)
-        return bool(text), f"HTTP {status}: {text[:300]}"
+        return bool(text), f"HTTP {status}: {text[:300]}", set(payload.get("node_errors", {}))
     entry = server.wait(json.loads(body)["prompt_id"], timeout=300)
     messages = {kind: data for kind, data in entry["status"]["messages"]}
     if entry["status"]["status_str"] != "error":
-        return False, f"the malformed prompt succeeded: {entry['status']}"
+        return False, f"the malformed prompt succeeded: {entry['status']}", set()
     failure = messages.get("execution_error", {})
     message = str(failure.get("exception_message", "")).strip()
     text = f"ran, {failure.get('node_type')}: {failure.get('exception_type')}: {message[:300]}"
-    return bool(message) and "Traceback" not in message, text
+    return bool(message) and "Traceback" not in message, text, {str(failure.get("node_id"))}
 
 
 def test_a_storm_of_malformed_prompts_gets_clear_errors_and_the_server_survives(server):
     cases = malformed_prompts()
     assert len(cases) >= 200
     answers, unclear = [], []
-    for name, prompt in cases:
+    good = server.run(load_workflow())
+    assert good["status"]["status_str"] == "success", f"the unmutated prompt must run: {good['status']}"
+    for name, prompt, target in cases:
         assert server.process.poll() is None, f"the server died before {name}"
-        clear, text = answer(server, prompt)
+        clear, text, blamed = answer(server, prompt)
+        clear = clear and (target is None or target in blamed)  # the error is about the node that is wrong
         answers.append(f"{'ok ' if clear else 'BAD'} {name} -> {text}")
         if not clear:
             unclear.append(answers[-1])
