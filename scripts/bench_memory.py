@@ -94,12 +94,12 @@ def measure(sides: list[int], frames: int, steps: int, paths: tuple[str, ...] = 
         folder = Path(temp)
         unet, svd = _models(folder)
         for side in sides:
-            paths = _inputs(folder, side)
-            cli = [sys.executable, "-m", "puppet_master", "generate", "--image", paths["image"], "--mask",
-                   paths["mask"], "--drags", paths["drags"], "--unet", unet, "--svd", svd, "--out",
+            files = _inputs(folder, side)
+            cli = [sys.executable, "-m", "puppet_master", "generate", "--image", files["image"], "--mask",
+                   files["mask"], "--drags", files["drags"], "--unet", unet, "--svd", svd, "--out",
                    str(folder / f"out_{side}.mp4"), "--steps", str(steps), "--frames", str(frames),
                    "--device", "cpu"]  # fmt: skip
-            node = [sys.executable, __file__, "--child-nodes", paths["image"], paths["mask"], paths["drags"],
+            node = [sys.executable, __file__, "--child-nodes", files["image"], files["mask"], files["drags"],
                     "--frames", str(frames), "--steps", str(steps)]  # fmt: skip
             env = {**os.environ, "PUPPET_MASTER_MODELS": str(folder)}
             for path, command, output in (
