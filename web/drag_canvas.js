@@ -22,6 +22,7 @@ import {
   positionsAt,
   rescaleDocument,
   retimeDrag,
+  timesFor,
 } from "./drag_logic.js";
 
 const HIT_RADIUS_CSS = 8;
@@ -280,7 +281,27 @@ export class DragCanvas {
     const count = this.history.current.drags.length;
     this.message.textContent = excess
       ? `${count} drags, the model takes at most ${MAX_DRAGS}: remove ${excess} (grey, dashed, marked ✕ below).`
-      : this.transient || "";
+      : this.transient || this.hovered || "";
+  }
+
+  /** Under the pointer, a point's drag and index, where it is (pixels and percent) and when it is reached. */
+  hover(point) {
+    const doc = this.history.current;
+    const hit = hitTest(doc, point, HIT_RADIUS_CSS / this.layout().scale, this.selection?.drag ?? null);
+    let text = "";
+    if (hit?.kind === "point") {
+      const drag = doc.drags[hit.drag];
+      const [x, y] = drag.points[hit.point];
+      const time = (drag.times ?? timesFor(drag.points))[hit.point];
+      const percent = (value, size) => ((100 * value) / size).toFixed(1);
+      text =
+        `drag ${hit.drag + 1}, point ${hit.point + 1} of ${drag.points.length}: ${Math.round(x)}, ${Math.round(y)} px ` +
+        `(${percent(x, doc.width)}%, ${percent(y, doc.height)}%), reached at frame ${Math.round(time * (this.frames - 1)) + 1}`;
+    }
+    if (text !== (this.hovered ?? "")) {
+      this.hovered = text;
+      this.showMessage();
+    }
   }
 
   layout() {
@@ -310,7 +331,10 @@ export class DragCanvas {
       this.startGesture(this.pointerToImage(event));
       return;
     }
-    if (!this.gesture) return;
+    if (!this.gesture) {
+      if (event.type === "pointermove") this.hover(this.pointerToImage(event));
+      return;
+    }
     const doc = this.history.current;
     const point = clampToImage(this.pointerToImage(event), doc.width, doc.height);
     if (event.type === "pointermove") {

@@ -327,6 +327,13 @@ for (const [mode, vueNodes, scale] of [["classic", false, 1.25], ["vue-nodes", t
       assert.deepEqual(doc.drags[2].points[1], doc.drags[2].points[0], "a click without moving is a held point");
       assert.match(await page.locator('.pm-drag-chip[data-drag="2"]').textContent(), /3 held/);
       assert.deepEqual((await dragsNode(page)).pos, before.pos, "drawing does not move the node");
+      const [[px, py]] = await toClient(page, [doc.drags[0].points[1]]);
+      await page.mouse.move(px, py);
+      assert.match(
+        await page.locator(".pm-drag-editor .pm-drag-message").textContent(),
+        /^drag 1, point 2 of 2: \d+, \d+ px \(\d+\.\d%, \d+\.\d%\), reached at frame 14$/,
+        "hovering a point names it, where it is and when it is reached",
+      );
     });
 
     test("timing: start and end frames and easing per drag, in the preview, kept on edit, undoable, run", async () => {
