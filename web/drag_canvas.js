@@ -471,8 +471,9 @@ export class DragCanvas {
     doc.drags.forEach((drag, index) => this.list.append(this.chip(drag, index)));
     this.timing.replaceChildren();
     const selected = this.selection ? doc.drags[this.selection.drag] : null;
-    if (selected) this.timing.append(...this.timingControls(selected, this.selection.drag));
-    else if (doc.drags.length) this.timing.append("Click a drag's number below to time it.");
+    if (selected && this.selection.point !== null) this.timing.append(...this.pointControls(selected, this.selection));
+    else if (selected) this.timing.append(...this.timingControls(selected, this.selection.drag));
+    else if (doc.drags.length) this.timing.append("Click a drag's number below to time it, a point to place it.");
     else this.timing.append("Drag on the picture to add a drag; a click holds a point.");
     this.showMessage();
     this.render();
@@ -507,6 +508,32 @@ export class DragCanvas {
     });
     chip.append(remove);
     return chip;
+  }
+
+  /** The selected point's place in pixels, typed exactly; each change is one undoable edit. */
+  pointControls(drag, { drag: index, point }) {
+    const doc = this.history.current;
+    const [x, y] = drag.points[point];
+    const coordinate = (name, value, size) => {
+      const input = document.createElement("input");
+      input.type = "number";
+      input.name = name;
+      input.min = "0";
+      input.max = String(size);
+      input.step = "any";
+      input.value = String(Math.round(value * 100) / 100);
+      input.title = `${name} in pixels, 0..${size}`;
+      input.style.cssText = "width:52px;font-size:11px";
+      input.addEventListener("change", () => {
+        const position = clampToImage([Number(xInput.value), Number(yInput.value)], doc.width, doc.height);
+        if (position.every(Number.isFinite)) this.commit(movePoint(this.history.current, index, point, position));
+      });
+      return input;
+    };
+    const xInput = coordinate("x", x, doc.width);
+    const yInput = coordinate("y", y, doc.height);
+    const label = (text) => Object.assign(document.createElement("span"), { textContent: text });
+    return [label(`drag ${index + 1}, point ${point + 1}: x`), xInput, label("y"), yInput, label("px")];
   }
 
   /** Start frame, end frame and easing of the selected drag; each change is one undoable edit. */

@@ -328,6 +328,15 @@ for (const [mode, vueNodes, scale] of [["classic", false, 1.25], ["vue-nodes", t
       assert.match(await page.locator('.pm-drag-chip[data-drag="2"]').textContent(), /3 held/);
       assert.deepEqual((await dragsNode(page)).pos, before.pos, "drawing does not move the node");
       const [[px, py]] = await toClient(page, [doc.drags[0].points[1]]);
+      await page.mouse.click(px, py);
+      const point = page.locator(".pm-drag-editor .pm-drag-timing");
+      assert.match(await point.textContent(), /drag 1, point 2: x/, "a clicked point shows its coordinates");
+      await point.locator("input[name=x]").fill("70");
+      await point.locator("input[name=x]").dispatchEvent("change");
+      await point.locator("input[name=y]").fill("35");
+      await point.locator("input[name=y]").dispatchEvent("change");
+      assert.deepEqual((await currentDocument(page)).drags[0].points[1], [70, 35], "typed coordinates are exact");
+      await page.mouse.move(px + 3, py + 3);
       await page.mouse.move(px, py);
       assert.match(
         await page.locator(".pm-drag-editor .pm-drag-message").textContent(),
