@@ -471,6 +471,8 @@ export class DragCanvas {
     doc.drags.forEach((drag, index) => this.list.append(this.chip(drag, index)));
     this.timing.replaceChildren();
     const selected = this.selection ? doc.drags[this.selection.drag] : null;
+    if (!selected) this.selection = null;
+    else if (this.selection.point !== null && this.selection.point >= selected.points.length) this.selection.point = null;
     if (selected && this.selection.point !== null) this.timing.append(...this.pointControls(selected, this.selection));
     else if (selected) this.timing.append(...this.timingControls(selected, this.selection.drag));
     else if (doc.drags.length) this.timing.append("Click a drag's number below to time it, a point to place it.");

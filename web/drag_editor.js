@@ -25,6 +25,27 @@ function upstreamNode(node) {
   return slot >= 0 ? node.getInputNode(slot) : null;
 }
 
+/** Everything upstream of the image input (each node and its widget values): the run's image is stale once
+ * this changes. */
+function upstreamSignature(node) {
+  const seen = new Set();
+  const parts = [];
+  const visit = (current) => {
+    if (!current || seen.has(current.id)) return;
+    seen.add(current.id);
+    let values;
+    try {
+      values = JSON.stringify(current.widgets?.map((widget) => widget.value) ?? []);
+    } catch {
+      values = "?";
+    }
+    parts.push(`${current.id}:${values}`);
+    current.inputs?.forEach((_, slot) => visit(current.getInputNode(slot)));
+  };
+  visit(upstreamNode(node));
+  return parts.length ? parts.join("|") : null;
+}
+
 /** What the editor can show before a run: an upstream LoadImage's file as {filename, type, subfolder}. */
 function upstreamFile(node) {
   const source = upstreamNode(node);
@@ -116,13 +137,10 @@ app.registerExtension({
     }
 
     // What is shown: the upstream LoadImage's file (RGB, its alpha as the mask overlay), else the image the
-    // node ran on, as long as the image input still comes from where it came from then; else a note.
+    // node ran on, as long as nothing upstream changed since (nodes, links, widget values); else a note.
     let shown = null;
     let lastRun = null;
-    const sourceKey = () => {
-      const source = upstreamNode(node);
-      return source ? `${source.id}` : null;
-    };
+    const sourceKey = () => upstreamSignature(node);
     const show = async (key, picture) => {
       shown = key;
       try {
@@ -151,7 +169,7 @@ app.registerExtension({
         const { filename, type, subfolder } = lastRun.image;
         show(key, { rgb: viewURL(filename, type, subfolder) });
       } else {
-        const key = `none:${sourceKey()}`;
+        const key = `none:${source?.id ?? ""}`;
         if (key === shown) return;
         shown = key;
         editor.setImage(null, { note: missingPictureNote(source) });

@@ -511,6 +511,7 @@ for (const [mode, vueNodes, scale] of [["classic", false, 1.25], ["vue-nodes", t
     });
 
     test("fed by another node, no stale picture before a run; the run's image after it", async () => {
+      const width = (await currentDocument(page)).width;
       await page.evaluate(() => {
         const graph = window.app.graph;
         const load = graph._nodes.find((n) => n.comfyClass === "LoadImage");
@@ -528,15 +529,20 @@ for (const [mode, vueNodes, scale] of [["classic", false, 1.25], ["vue-nodes", t
       });
       assert.equal(shown.image, null, "the LoadImage's picture is not shown for another node's output");
       assert.match(shown.note, /appears after the next run.*Puppet-Master Prepare Image/);
-      assert.equal((await currentDocument(page)).width, 192, "the drags are not rescaled to a stale picture");
+      assert.equal((await currentDocument(page)).width, width, "the drags are not rescaled to a stale picture");
       await page.evaluate(async () => {
         const { api } = await import("./scripts/api.js");
         const node = window.app.graph._nodes.find((n) => n.comfyClass === "PuppetMasterDrags");
-        const output = { pm_drag_image: [{ filename: "example.png", subfolder: "", type: "input" }] };
+        const output = { pm_drag_image: [{ filename: "example_wide.png", subfolder: "", type: "input" }] };
         api.dispatchCustomEvent("executed", { node: String(node.id), display_node: String(node.id), output });
       });
       await pictureFrom(page, "run");
-      await documentWidth(page, 96);
+      await documentWidth(page, 192);
+      await page.evaluate(() => {
+        const middle = window.app.graph._nodes.find((n) => n.comfyClass === "PuppetMasterPrepareImage");
+        middle.widgets.find((w) => w.name === "size").value = 128;
+      });
+      await pictureFrom(page, "none"); // a setting upstream changed: the run's picture is stale now
       const imgs = await page.evaluate(() => window.app.graph._nodes.find((n) => n.comfyClass === "PuppetMasterDrags").imgs?.length ?? 0);
       assert.equal(imgs, 0, "the run's image is the editor's, not a preview under it");
       await page.evaluate(() => {
