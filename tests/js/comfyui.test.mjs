@@ -2,9 +2,11 @@
 // Vue nodes mode, at two zoom levels. With COMFYUI_URL set (tests/e2e/test_comfyui_server.py sets it) the
 // page is a real ComfyUI server with this pack installed; otherwise tests/e2e/standin_server.py serves the
 // frontend from PyPI's comfyui-frontend-package with a stand-in API (ComfyUI's core is not on PyPI).
-// Either way the test loads the example workflow, draws two drags on the node, queues it and checks that
-// the server received exactly the document the widget shows; then keyboard editing beside ComfyUI's own
-// shortcuts, the frames input, workflow round trip, and where the picture comes from.
+// Covered: the picture (RGB + mask hatch), every drag of a document (the excess marked and removable), mouse
+// drags and held points, typed coordinates, hover details, timing with easing (kept on edit, undoable, sent to
+// the server and run), no stale picture and no second preview, keyboard beside ComfyUI's own shortcuts, the
+// frames input, workflow round trip, copy/paste, removal; then every shipped workflow at 1440x900: no
+// overlapping nodes, nothing off-screen or under the frontend's menus.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
