@@ -41,16 +41,28 @@ def node_error(server, prompt: dict) -> str:
     return errors[0]["exception_message"].strip()
 
 
-def test_a_missing_unet_is_refused_before_any_node_runs(server):
+def refusal(server, prompt: dict, node: str) -> str:
+    """What ComfyUI says when it refuses a prompt before running it: the first error of `node`."""
     with pytest.raises(urllib.error.HTTPError) as refused:
-        server.queue(basic_prompt(**{"2/unet_name": "model.safetensors"}))
+        server.queue(prompt)
     body = json.loads(refused.value.read())
     assert body["error"]["message"] == "Prompt outputs failed validation"
-    [error] = body["node_errors"]["2"]["errors"]
-    said = f"{error['message']}: {error['details']}"
+    error = body["node_errors"][node]["errors"][0]
+    return f"{error['message']}: {error['details']}"
+
+
+def test_a_missing_unet_is_refused_before_any_node_runs(server):
+    said = refusal(server, basic_prompt(**{"2/unet_name": "model.safetensors"}), "2")
     assert said.startswith("Value not in list: unet_name: 'model.safetensors' not in [")
     assert "Value not in list: unet_name: 'model.safetensors' not in [...]" in README
     assert '"Prompt outputs failed validation"' in README
+
+
+def test_six_drags_are_refused_on_run_naming_the_fix(server):
+    said = refusal(server, basic_prompt(**{"4/drags": SIX_DRAGS}), "4")
+    details = "drags - drags: 6 drags given but the model takes at most 5: remove 1"
+    assert said == f"Custom validation failed for node: {details}"
+    assert f'"Custom validation failed for node", "{details}"' in README
 
 
 def test_a_ckpt_is_never_listed(server):
@@ -78,12 +90,8 @@ def test_a_ckpt_is_never_listed(server):
             "'encoders' is not connected: connect 'encoders' (Puppet-Master SVD Encoders), or both 'clip_vision' "
             "and 'vae' from ImageOnlyCheckpointLoader (svd.safetensors)",
         ),
-        (
-            {"4/drags": SIX_DRAGS},
-            "6 drags given but the model takes at most 5: remove 1",
-        ),
     ],
-    ids=["svd-single-file", "encoders-not-connected", "six-drags"],
+    ids=["svd-single-file", "encoders-not-connected"],
 )
 def test_node_errors_are_quoted_as_the_server_says_them(server, changes, quoted):
     # A single-file SVD checkpoint picked as the UNet (named to sort after the tiny weights other tests pick).
