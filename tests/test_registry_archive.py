@@ -65,7 +65,10 @@ def test_archive_keeps_the_pack_and_leaves_out_dev_tooling():
         assert needed in files
     for workflow in [name for name in files if name.startswith("example_workflows/") and name.count("/") == 1]:
         if workflow.endswith(".json"):
-            assert workflow.replace(".json", ".jpg") in files, f"{workflow} has no thumbnail"
+            assert workflow.replace(".json", ".jpg") in files, (
+                f"{workflow} has no thumbnail: COMFYUI_URL=<a running ComfyUI with this pack> node "
+                "tests/js/capture_thumbnails.mjs writes one for every example workflow"
+            )
     for shipped in ("locales/en/main.json", "locales/zh/main.json", "web/docs/PuppetMasterSampler.md"):
         assert shipped in files
     for left_out in ("tests/", "training/", "scripts/", ".ci/", "docs/"):
