@@ -63,9 +63,9 @@ def inputs(tmp_path):
     return ["--image", str(tmp_path / "image.png"), "--drags", str(tmp_path / "drags.json")]
 
 
-def test_offline_refuses_a_hub_id_before_loading_anything(tmp_path, capsys, monkeypatch):
+def test_offline_refuses_a_hub_id_before_loading_anything(tiny_unet_file, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # restored afterwards: --offline sets it for the rest of the process
-    code = main(["generate", *inputs(tmp_path), "--unet", str(tmp_path / "absent.safetensors"),
+    code = main(["generate", *inputs(tmp_path), "--unet", str(tiny_unet_file),
                  "--out", str(tmp_path / "x.mp4"), "--offline"])  # fmt: skip
     error = capsys.readouterr().err
     assert code == 2
