@@ -73,7 +73,7 @@ def test_archive_keeps_the_pack_and_leaves_out_dev_tooling():
         assert shipped in files
     for left_out in ("tests/", "training/", "scripts/", ".ci/", "docs/"):
         assert not [name for name in files if name.startswith(left_out)], left_out
-    assert "requirements-dev.txt" not in files
+    assert "requirements-dev.txt" not in files and "conftest.py" not in files
 
 
 def forbidden_uses(path) -> list[str]:
