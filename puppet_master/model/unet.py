@@ -218,12 +218,21 @@ class PuppetMasterUNet(ModelMixin, AttentionMixin, ConfigMixin):
             return drags
         return drags * (~drop).to(drags.dtype).view(-1, 1, 1, 1)
 
-    def prepare_drags(self, drags: torch.Tensor, latent_size: tuple[int, int]) -> DragContext:
+    def prepare_drags(
+        self,
+        drags: torch.Tensor,
+        latent_size: tuple[int, int],
+        *,
+        dtype: torch.dtype | None = None,
+        device: torch.device | None = None,
+    ) -> DragContext:
         """Compute all drag-only work once: drag maps, the 15 DragEmbedding CNNs, token masks, positions.
 
         Args:
             drags: (B, F, K, 4) normalised (x_start, y_start, x_current, y_current); all-zero = no drag.
             latent_size: (height, width) of the latent the UNet will denoise.
+            dtype, device: of the sample the context serves; default the parameters' (give them when
+                weights are stored in another dtype or place than they compute in, e.g. fp8 or offloaded).
         """
         num_drags = self.config.num_drags
         if drags.ndim != 4 or drags.shape[-2:] != (num_drags, 4):
@@ -238,7 +247,8 @@ class PuppetMasterUNet(ModelMixin, AttentionMixin, ConfigMixin):
             )
         batch, frames = drags.shape[:2]
         parameter = next(self.parameters())
-        dtype, device = parameter.dtype, parameter.device
+        dtype = dtype or parameter.dtype
+        device = device or parameter.device
         drags = drags.to(device=device, dtype=torch.float32)
         rows = batch * frames
 
