@@ -1,29 +1,35 @@
-"""Puppet-Master Loader (PM_MODEL) and Puppet-Master SVD Encoders (PM_SVD)."""
+"""Puppet-Master Loader (a native ComfyUI MODEL) and Puppet-Master SVD Encoders (PM_SVD)."""
 
 from __future__ import annotations
 
 import torch
 
 from puppet_master.encoders import SVDEncoders, load_svd_encoders
-from puppet_master.loading import load_unet
 
 from . import comfy_env
 from .comfy_encoders import ManagedImageEmbedder, ManagedVideoAutoencoder
+from .native_model import WEIGHT_DTYPES, load_native_model
 
 CATEGORY = "Puppet-Master"
 SEARCH_ALIASES = ["drag", "trajectory", "motion", "puppet", "part motion", "svd", "image to video"]
-WEIGHT_DTYPES = {"auto": None, "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 class PuppetMasterLoader:
-    """Loads the Puppet-Master UNet from models/puppet_master, wrapped so ComfyUI manages its memory."""
+    """Loads the Puppet-Master UNet from models/puppet_master as a native ComfyUI MODEL (any sampler, guider,
+    LoRA, compile or cache node drives it; ComfyUI manages its memory, fp8 included)."""
 
     CATEGORY = CATEGORY
-    RETURN_TYPES = ("PM_MODEL",)
+    RETURN_TYPES = ("MODEL",)
     RETURN_NAMES = ("model",)
-    OUTPUT_TOOLTIPS = ("The Puppet-Master UNet, for the Sampler's model input.",)
+    OUTPUT_TOOLTIPS = (
+        "The Puppet-Master UNet as a native MODEL: for KSampler (with Puppet-Master Conditioning) or the Sampler.",
+    )
     FUNCTION = "load"
-    DESCRIPTION = "Load the Puppet-Master UNet (model.safetensors, CC-BY-NC-SA-4.0) from models/puppet_master."
+    DESCRIPTION = (
+        "Load the Puppet-Master UNet (model.safetensors, CC-BY-NC-SA-4.0) from models/puppet_master as a MODEL. "
+        "Core loaders (UNETLoader, ImageOnlyCheckpointLoader) cannot read it: they would see a plain SVD UNet "
+        "without the drag layers."
+    )
     SEARCH_ALIASES = SEARCH_ALIASES
 
     @classmethod
@@ -33,15 +39,17 @@ class PuppetMasterLoader:
                 "unet_name": (comfy_env.model_names(), {"tooltip": "Puppet-Master weights in models/puppet_master"}),
                 "weight_dtype": (
                     list(WEIGHT_DTYPES),
-                    {"default": "auto", "tooltip": "UNet precision; auto: bf16/fp16 where the GPU has it, else fp32"},
+                    {
+                        "default": "default",
+                        "tooltip": "default: ComfyUI's choice for the device (fp16 on most GPUs); fp8 stores weights "
+                        "in 8 bits and computes in a supported dtype; auto = default (older workflows)",
+                    },
                 ),
             }
         }
 
     def load(self, unet_name: str, weight_dtype: str) -> tuple[object]:
-        dtype = WEIGHT_DTYPES[weight_dtype] or comfy_env.auto_dtype(comfy_env.torch_device())
-        unet = load_unet(comfy_env.model_path(unet_name), dtype=dtype, device=comfy_env.offload_device())
-        return (comfy_env.wrap_model(unet),)
+        return (load_native_model(comfy_env.model_path(unet_name), weight_dtype),)
 
 
 class PuppetMasterSVDEncoders:

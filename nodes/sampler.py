@@ -1,57 +1,19 @@
-"""Puppet-Master Sampler: image + drags -> frames, with ComfyUI's progress bar, previews and interrupt."""
+"""Puppet-Master Sampler: the one-node preset of the official settings, built from the native pieces
+(Puppet-Master Conditioning's values, ComfyUI's Euler + Karras sampling with per-frame guidance, the VAE)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-import numpy as np
 import torch
-from PIL import Image
 
-from puppet_master.drags import drag_tensor
 from puppet_master.encoders import SVDEncoders
-from puppet_master.image import object_crop
-from puppet_master.pipeline import generate_frames
 from puppet_master.sampling import check_guidance
-from puppet_master.video import from_pil
 
-from . import comfy_env
 from .checks import widget_problem
-from .comfy_encoders import ComfyImageEmbedder, ComfyVideoAutoencoder
-from .images import first_image
+from .comfy_encoders import LATENT_SCALE
+from .conditioning import NEGATIVES, drag_conditioning, model_inputs, resolve_encoders
 from .loaders import CATEGORY, SEARCH_ALIASES
+from .native_sampling import sample_official
 from .types import DragSet
-
-DEFAULT_SIZE = 256
-
-
-def resolve_encoders(encoders: SVDEncoders | None, clip_vision: object | None, vae: object | None) -> SVDEncoders:
-    """Exactly one source: PM_SVD, or ComfyUI's CLIP_VISION and VAE (from ImageOnlyCheckpointLoader)."""
-    comfy_given = clip_vision is not None or vae is not None
-    if encoders is not None and comfy_given:
-        raise ValueError(
-            "connect either 'encoders' (Puppet-Master SVD Encoders) or 'clip_vision' + 'vae' "
-            "(ImageOnlyCheckpointLoader with svd.safetensors), not both"
-        )
-    if encoders is not None:
-        return encoders
-    if clip_vision is None or vae is None:
-        missing = "vae" if clip_vision is not None else "clip_vision" if vae is not None else "encoders"
-        raise ValueError(
-            f"'{missing}' is not connected: connect 'encoders' (Puppet-Master SVD Encoders), or both 'clip_vision' "
-            "and 'vae' from ImageOnlyCheckpointLoader (svd.safetensors)"
-        )
-    return SVDEncoders(vae=ComfyVideoAutoencoder(vae), image_encoder=ComfyImageEmbedder(clip_vision))
-
-
-def latent_preview(latents: torch.Tensor) -> Image.Image:
-    """A rough RGB look at the last frame's latent (first three channels, normalised), 8x upscaled."""
-    channels = latents[0, -1, :3].float()
-    low = channels.amin(dim=(1, 2), keepdim=True)
-    high = channels.amax(dim=(1, 2), keepdim=True)
-    array = ((channels - low) / (high - low + 1e-6)).permute(1, 2, 0).cpu().numpy()
-    image = Image.fromarray((array * 255).astype(np.uint8))
-    return image.resize((image.width * 8, image.height * 8), Image.NEAREST)
 
 
 class PuppetMasterSampler:
@@ -64,15 +26,16 @@ class PuppetMasterSampler:
     FUNCTION = "generate"
     SEARCH_ALIASES = SEARCH_ALIASES
     DESCRIPTION = (
-        "EDM Euler on SVD's Karras schedule with per-frame guidance min_cfg -> cfg. Connect Puppet-Master SVD "
-        "Encoders, or CLIP_VISION + VAE from ImageOnlyCheckpointLoader(svd.safetensors)."
+        "The official settings in one node: Puppet-Master Conditioning + KSampler (euler, karras) with per-frame "
+        "guidance min_cfg -> cfg + VAE decode. Connect Puppet-Master SVD Encoders, or CLIP_VISION + VAE from "
+        "ImageOnlyCheckpointLoader(svd.safetensors)."
     )
 
     @classmethod
     def INPUT_TYPES(cls) -> dict:  # noqa: N802
         return {
             "required": {
-                "model": ("PM_MODEL", {"tooltip": "The UNet from Puppet-Master Loader"}),
+                "model": ("MODEL", {"tooltip": "The MODEL from Puppet-Master Loader (patches such as LoRA apply)"}),
                 "image": ("IMAGE", {"tooltip": "The image to animate (Prepare Image's crop, or padded to a square)"}),
                 "drags": ("PM_DRAGS", {"tooltip": "The drags, from Drags or Prepare Image"}),
                 "seed": (
@@ -94,13 +57,21 @@ class PuppetMasterSampler:
                     "FLOAT",
                     {"default": 1.0, "min": 0.0, "max": 20.0, "step": 0.1, "tooltip": "Guidance of the first frame"},
                 ),
-                "frames": ("INT", {"default": 14, "min": 2, "max": 64, "tooltip": "Video length (trained on 14)"}),
+                "frames": (
+                    "INT",
+                    {
+                        "default": 14,
+                        "min": 2,
+                        "max": 64,
+                        "tooltip": "Must equal the Drags node's frames (the video length)",
+                    },
+                ),
                 "decode_chunk_size": (
                     "INT",
                     {"default": 14, "min": 1, "max": 64, "tooltip": "Frames decoded at once: lower = less memory"},
                 ),
                 "negative": (
-                    ["official", "drags_only"],
+                    list(NEGATIVES),
                     {
                         "default": "official",
                         "tooltip": "Unconditional pass: official drops image, CLIP, drags; drags_only the drags",
@@ -136,30 +107,14 @@ class PuppetMasterSampler:
     ) -> tuple[torch.Tensor]:
         check_guidance(min_cfg, cfg)
         encoders = resolve_encoders(encoders, clip_vision, vae)
-        source = first_image(image).convert("RGB")
-        if drags.crop is None:
-            document = drags.document.fitted_to(*source.size)
-            source, crop = object_crop(source, size=DEFAULT_SIZE)
-            drags = replace(drags, document=document, crop=crop)
-        elif source.size != (drags.crop.size, drags.crop.size):
+        if frames != drags.frames:
             raise ValueError(
-                f"image is {source.size[0]}x{source.size[1]} but the drags were prepared for a {drags.crop.size} px "
-                "crop: connect the image output of Puppet-Master Prepare Image"
+                f"frames is {frames} here but {drags.frames} on the Puppet-Master Drags node: the Drags node's frames "
+                "is the video length; set this one to the same value"
             )
-        pixels = from_pil([source]).permute(0, 3, 1, 2)
-        model_drags = drag_tensor(drags.tracks(frames), *drags.size)
-        progress = comfy_env.Progress(steps)
-        result = generate_frames(
-            lambda: comfy_env.loaded(model),
-            encoders,
-            pixels,
-            model_drags,
-            steps=steps,
-            min_guidance=min_cfg,
-            max_guidance=cfg,
-            seed=seed,
-            negative=negative,
-            decode_chunk_size=decode_chunk_size,
-            callback=lambda index, total, latents: progress.step(index, latent_preview(latents)),
+        positive, unconditional, latent = drag_conditioning(encoders, model_inputs(image, drags), negative)
+        samples = sample_official(
+            model, positive, unconditional, latent, seed=seed, steps=steps, cfg=cfg, min_cfg=min_cfg
         )
-        return (result,)
+        video = encoders.vae.decode(samples.float() * LATENT_SCALE, decode_chunk_size)
+        return (video.permute(0, 2, 3, 1).cpu(),)

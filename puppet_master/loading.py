@@ -150,8 +150,10 @@ def _tensor_entry(path: Path, name: str, entry: object) -> TensorEntry:
     """One header entry, checked: known dtype, whole-number shape and offsets, size = shape x dtype."""
 
     def malformed(why: str) -> CheckpointError:
-        return CheckpointError(f"{path} has a malformed safetensors header: tensor {name[:200]!r} {why}; "
-                               "the file is damaged or not a real checkpoint: download it again")
+        return CheckpointError(
+            f"{path} has a malformed safetensors header: tensor {name[:200]!r} {why}; "
+            "the file is damaged or not a real checkpoint: download it again"
+        )
 
     if not isinstance(entry, dict):
         raise malformed("is not an object with dtype, shape and data_offsets")
@@ -233,7 +235,7 @@ def weight_files(folder: str | Path) -> list[Path]:
     if index.is_file():
         weight_map = _read_config(index).get("weight_map")
         if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
-            raise CheckpointError(f"{index} has no \"weight_map\" of tensor names to shard files: download it again")
+            raise CheckpointError(f'{index} has no "weight_map" of tensor names to shard files: download it again')
         shards = sorted(set(weight_map.values()))
         return [folder / shard for shard in shards]
     for name in WEIGHT_NAMES:
@@ -411,6 +413,36 @@ def _build_on_meta(config: Mapping) -> PuppetMasterUNet:
         raise CheckpointError(f"the model config cannot build a Puppet-Master UNet: {str(error)[:300]}") from None
 
 
+def read_unet_checkpoint(
+    path: str | Path,
+    *,
+    config: Mapping | str | Path | None = None,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str = "cpu",
+) -> tuple[dict, dict[str, torch.Tensor]]:
+    """The constructor config and the checked tensors of a Puppet-Master UNet checkpoint, without a model.
+
+    Same arguments and errors as `load_unet` (which builds the model from them); `dtype` None keeps the
+    stored dtypes (a host that chooses weight dtypes itself, e.g. ComfyUI, converts them).
+    """
+    path = Path(path)
+    if path.is_dir():
+        folder = _model_folder(path)
+        files = [read_safetensors(file) for file in weight_files(folder)]
+        stored = _public_config(_read_config(folder / "config.json"))
+    else:
+        files = [read_safetensors(path)]
+        stored = _stored_config(files[0])
+    tensors = {name: entry for file in files for name, entry in file.tensors.items()}
+    model_config = _resolve_config(config, stored, _infer_num_drags(files[0]))
+    skeleton = _build_on_meta(model_config)
+    _check_keys(path, skeleton, tensors)
+    state = {}
+    for file in files:
+        state.update(iter_tensors(file, dtype=dtype, device=device))
+    return model_config, state
+
+
 def load_unet(
     path: str | Path,
     *,
@@ -433,21 +465,8 @@ def load_unet(
         CheckpointError: the file is missing, truncated, not safetensors, another model (stock SVD,
             an SVD single-file checkpoint), or its keys/shapes do not match the config.
     """
-    path = Path(path)
-    if path.is_dir():
-        folder = _model_folder(path)
-        files = [read_safetensors(file) for file in weight_files(folder)]
-        stored = _public_config(_read_config(folder / "config.json"))
-    else:
-        files = [read_safetensors(path)]
-        stored = _stored_config(files[0])
-    tensors = {name: entry for file in files for name, entry in file.tensors.items()}
-    model_config = _resolve_config(config, stored, _infer_num_drags(files[0]))
+    model_config, state = read_unet_checkpoint(path, config=config, dtype=dtype, device=device)
     model = _build_on_meta(model_config)
-    _check_keys(path, model, tensors)
-    state = {}
-    for file in files:
-        state.update(iter_tensors(file, dtype=dtype, device=device))
     model.load_state_dict(state, strict=True, assign=True)
     return model.eval()
 
