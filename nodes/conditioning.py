@@ -20,7 +20,7 @@ from puppet_master.video import from_pil
 
 from .comfy_encoders import ComfyImageEmbedder, ComfyVideoAutoencoder
 from .images import first_image
-from .loaders import CATEGORY
+from .loaders import CATEGORY, SEARCH_ALIASES
 from .native_model import DRAGS_KEY
 from .types import DragSet
 
@@ -112,7 +112,13 @@ class PuppetMasterConditioning:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("CONDITIONING", "CONDITIONING", "LATENT")
     RETURN_NAMES = ("positive", "negative", "latent")
+    OUTPUT_TOOLTIPS = (
+        "Image embedding, image latent and drags, for the sampler's positive input.",
+        "The unconditional conditioning (official: zero image, CLIP and drags), for the negative input.",
+        "An empty latent of the video (frames x 4 x size/8 x size/8), for the sampler's latent_image.",
+    )
     FUNCTION = "encode"
+    SEARCH_ALIASES = [*SEARCH_ALIASES, "conditioning", "img2vid conditioning"]
     DESCRIPTION = (
         "Conditioning for the Puppet-Master MODEL: connect positive/negative/latent to KSampler (euler, karras, "
         "cfg 5) after VideoLinearCFGGuidance (min_cfg 1) for the official settings. Frames come from the Drags node."
@@ -122,14 +128,21 @@ class PuppetMasterConditioning:
     def INPUT_TYPES(cls) -> dict:  # noqa: N802 (ComfyUI's name)
         return {
             "required": {
-                "image": ("IMAGE", {"tooltip": "the image the drags were drawn on (or Prepare Image's crop)"}),
-                "drags": ("PM_DRAGS",),
+                "image": ("IMAGE", {"tooltip": "The image the drags were drawn on, or Prepare Image's crop"}),
+                "drags": ("PM_DRAGS", {"tooltip": "The drags (their frames is the video length)"}),
                 "negative": (
                     list(NEGATIVES),
-                    {"default": "official", "tooltip": "official: zero image, CLIP and drags; drags_only: zero drags"},
+                    {
+                        "default": "official",
+                        "tooltip": "Unconditional pass: official drops image, CLIP, drags; drags_only the drags",
+                    },
                 ),
             },
-            "optional": {"clip_vision": ("CLIP_VISION",), "vae": ("VAE",), "encoders": ("PM_SVD",)},
+            "optional": {
+                "clip_vision": ("CLIP_VISION", {"tooltip": "From ImageOnlyCheckpointLoader(svd.safetensors)"}),
+                "vae": ("VAE", {"tooltip": "From ImageOnlyCheckpointLoader(svd.safetensors)"}),
+                "encoders": ("PM_SVD", {"tooltip": "From Puppet-Master SVD Encoders (instead of clip_vision + vae)"}),
+            },
         }
 
     def encode(

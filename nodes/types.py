@@ -1,4 +1,4 @@
-"""Values that travel between the pack's nodes (ComfyUI types PM_MODEL, PM_SVD, PM_DRAGS, PM_CROP)."""
+"""Values that travel between the pack's nodes (ComfyUI types PM_SVD, PM_DRAGS, PM_CROP)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The ComfyUI nodes called as ComfyUI calls them, without ComfyUI (comfy_env's plain-torch fallbacks)."""
+"""The ComfyUI nodes called as ComfyUI calls them, without ComfyUI (comfy_env's plain-torch fallbacks).
+
+The MODEL (Loader) and the sampling need ComfyUI itself: tests/e2e/test_native_graph.py runs them in a real
+ComfyUI; here everything up to the sampler's inputs, and every error raised before ComfyUI is involved."""
 
 import json
 import shutil
@@ -8,9 +11,11 @@ import torch
 from diffusers import UNetSpatioTemporalConditionModel
 
 from nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+from nodes.conditioning import PuppetMasterConditioning
 from nodes.crop_nodes import PuppetMasterPasteBack, PuppetMasterPrepareImage
 from nodes.drag_nodes import PuppetMasterDrags, PuppetMasterDrawDrags
 from nodes.loaders import PuppetMasterLoader, PuppetMasterSVDEncoders
+from nodes.native_model import DRAGS_KEY
 from nodes.sampler import PuppetMasterSampler
 from puppet_master.drags import DragDocumentError
 from puppet_master.loading import SVD_ARCHITECTURE_KEYS, CheckpointError
@@ -48,19 +53,28 @@ def test_every_node_declares_itself_for_comfyui(models):
     assert PuppetMasterSampler.INPUT_TYPES()["required"]["seed"][1]["control_after_generate"] is True
 
 
-def test_full_generation_through_the_nodes(models, inputs):
+def test_nodes_build_the_samplers_inputs(models, inputs):
     image, mask = inputs
-    (model,) = PuppetMasterLoader().load("tiny.safetensors", "auto")
     (encoders,) = PuppetMasterSVDEncoders().load("svd_tiny")
     built = PuppetMasterDrags().build(image, DRAGS, 14)
     drags, preview = built["result"]
     assert preview.shape == (1, 80, 96, 3) and not torch.equal(preview, image)
     cropped, prepared, crop = PuppetMasterPrepareImage().prepare(image, drags, 2.2, 64, mask)
     assert cropped.shape == (1, 64, 64, 3) and prepared.crop == crop
-    (frames,) = PuppetMasterSampler().generate(
-        model, cropped, prepared, 1, 2, 5.0, 1.0, 14, 7, "official", encoders=encoders
+    positive, negative, latent = PuppetMasterConditioning().encode(cropped, prepared, "official", encoders=encoders)
+    assert latent["samples"].shape == (14, 4, 8, 8) and not latent["samples"].any()
+    [[embedding, values]] = positive
+    assert embedding.shape == (1, 1, 32) and values["concat_latent_image"].shape == (1, 4, 8, 8)
+    assert (
+        values[DRAGS_KEY].shape == (14, 5, 4) and values[DRAGS_KEY][:, 0].any() and not values[DRAGS_KEY][:, 1:].any()
     )
-    assert frames.shape == (14, 64, 64, 3) and 0 <= frames.min() and frames.max() <= 1
+    assert values[DRAGS_KEY][0, 0, :2].tolist() == values[DRAGS_KEY][-1, 0, :2].tolist()  # the grabbed point stays
+    [[zero_embedding, zero_values]] = negative
+    assert not zero_embedding.any() and not any(value.any() for value in zero_values.values())
+    _, drags_only, _ = PuppetMasterConditioning().encode(cropped, prepared, "drags_only", encoders=encoders)
+    assert torch.equal(drags_only[0][0], embedding) and not drags_only[0][1][DRAGS_KEY].any()
+    assert torch.equal(drags_only[0][1]["concat_latent_image"], values["concat_latent_image"])
+    frames = torch.rand(14, 64, 64, 3)
     (pasted,) = PuppetMasterPasteBack().paste(frames, crop, image, mask)
     assert pasted.shape == (14, 80, 96, 3)
     for video in (frames, pasted):
@@ -68,13 +82,12 @@ def test_full_generation_through_the_nodes(models, inputs):
         assert drawn.shape == video.shape and not torch.equal(drawn, video)
 
 
-def test_sampler_pads_an_unprepared_image_to_a_square(models, inputs):
+def test_conditioning_pads_an_unprepared_image_to_a_square(models, inputs):
     image, _ = inputs
-    (model,) = PuppetMasterLoader().load("tiny.safetensors", "fp32")
     (encoders,) = PuppetMasterSVDEncoders().load("svd_tiny")
     drags, _ = PuppetMasterDrags().build(image, DRAGS, 4)["result"]
-    (frames,) = PuppetMasterSampler().generate(model, image, drags, 0, 1, 1.0, 1.0, 4, 4, "official", encoders=encoders)
-    assert frames.shape == (4, 256, 256, 3)
+    positive, _, latent = PuppetMasterConditioning().encode(image, drags, "official", encoders=encoders)
+    assert latent["samples"].shape == (4, 4, 32, 32) and positive[0][1][DRAGS_KEY].shape == (4, 5, 4)
 
 
 def test_an_empty_mask_means_no_mask(inputs):
@@ -94,11 +107,10 @@ def test_tracks_input_replaces_the_editor_drags(inputs):
 
 def test_encoder_sources_must_be_exactly_one(models, inputs):
     image, _ = inputs
-    (model,) = PuppetMasterLoader().load("tiny.safetensors", "auto")
     (encoders,) = PuppetMasterSVDEncoders().load("svd_tiny")
     drags, _ = PuppetMasterDrags().build(image, DRAGS, 4)["result"]
     sampler = PuppetMasterSampler()
-    args = (model, image, drags, 0, 1, 1.0, 1.0, 4, 4, "official")
+    args = (None, image, drags, 0, 1, 1.0, 1.0, 4, 4, "official")  # checked before the model is used
     with pytest.raises(ValueError, match="'encoders' is not connected"):
         sampler.generate(*args)
     with pytest.raises(ValueError, match="'vae' is not connected"):
@@ -128,10 +140,13 @@ def test_bad_inputs_give_clear_errors(models, inputs):
     cropped, prepared, crop = PuppetMasterPrepareImage().prepare(image, drags, 2.2, 64, mask)
     with pytest.raises(ValueError, match="connect the image given to Prepare Image"):
         PuppetMasterPasteBack().paste(cropped, crop, cropped)
-    (model,) = PuppetMasterLoader().load("tiny.safetensors", "auto")
     (encoders,) = PuppetMasterSVDEncoders().load("svd_tiny")
     with pytest.raises(ValueError, match="connect the image output of Puppet-Master Prepare Image"):
-        PuppetMasterSampler().generate(model, image, prepared, 0, 1, 1.0, 1.0, 4, 4, "official", encoders=encoders)
+        PuppetMasterConditioning().encode(image, prepared, "official", encoders=encoders)
+    with pytest.raises(ValueError, match="14 on the Puppet-Master Drags node"):
+        PuppetMasterSampler().generate(None, cropped, prepared, 0, 1, 1.0, 1.0, 4, 4, "official", encoders=encoders)
+    with pytest.raises(ValueError, match="weight_dtype must be one of"):
+        PuppetMasterLoader().load("tiny.safetensors", "int4")
     with pytest.raises(ValueError, match="must be a ComfyUI IMAGE"):
         PuppetMasterDrags().build(image[0], DRAGS, 14)
 

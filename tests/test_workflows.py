@@ -17,6 +17,13 @@ CORE_NODES = {  # type: (widget count in UI format, {output slot: type}, {socket
     "LoadImage": (2, {0: "IMAGE", 1: "MASK"}, {}),
     "SaveAnimatedWEBP": (5, {}, {"images": "IMAGE"}),
     "ImageOnlyCheckpointLoader": (1, {0: "MODEL", 1: "CLIP_VISION", 2: "VAE"}, {}),
+    "VideoLinearCFGGuidance": (1, {0: "MODEL"}, {"model": "MODEL"}),
+    "KSampler": (
+        7,
+        {0: "LATENT"},
+        {"model": "MODEL", "positive": "CONDITIONING", "negative": "CONDITIONING", "latent_image": "LATENT"},
+    ),
+    "VAEDecode": (0, {0: "IMAGE"}, {"samples": "LATENT", "vae": "VAE"}),
 }
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN")
 FILE_LISTS = {"unet_name", "svd_folder"}  # depend on the user's model folders
@@ -112,8 +119,16 @@ def ui_nodes_input(ui, node_id, slot):
     return next(n for n in ui["nodes"] if n["id"] == node_id)["inputs"][slot]["name"]
 
 
-def test_the_three_documented_workflows_exist():
+def test_the_documented_workflows_exist():
     names = {p.stem for p in WORKFLOWS}
-    assert names == {"puppet_master_basic", "puppet_master_mask_paste_back", "puppet_master_svd_checkpoint"}
+    assert names == {
+        "puppet_master_native",
+        "puppet_master_basic",
+        "puppet_master_mask_paste_back",
+        "puppet_master_svd_checkpoint",
+    }
+    native = json.loads((EXAMPLES / "puppet_master_native.json").read_text())
+    assert {"ImageOnlyCheckpointLoader", "PuppetMasterConditioning", "KSampler"} <= {n["type"] for n in native["nodes"]}
+    assert "PuppetMasterSampler" not in {n["type"] for n in native["nodes"]}
     svd = json.loads((EXAMPLES / "puppet_master_svd_checkpoint.json").read_text())
     assert "PuppetMasterSVDEncoders" not in {n["type"] for n in svd["nodes"]}
