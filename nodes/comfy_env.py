@@ -116,19 +116,6 @@ def offload_device() -> torch.device:
     return comfy[1].unet_offload_device() if comfy is not None else torch.device("cpu")
 
 
-def auto_dtype(device: torch.device) -> torch.dtype:
-    """fp16/bf16 where ComfyUI (or the device) supports it, else fp32."""
-    comfy = _comfy()
-    if comfy is not None:
-        management = comfy[1]
-        if management.should_use_bf16(device):
-            return torch.bfloat16
-        if management.should_use_fp16(device):
-            return torch.float16
-        return torch.float32
-    return torch.float16 if device.type in ("cuda", "mps") else torch.float32
-
-
 @dataclass
 class LoadedModel:
     """Outside ComfyUI, the stand-in for a ModelPatcher: the module and its device."""
@@ -175,21 +162,6 @@ def check_interrupt() -> None:
     comfy = _comfy()
     if comfy is not None:
         comfy[1].throw_exception_if_processing_interrupted()
-
-
-class Progress:
-    """One tick per denoising step: ComfyUI's ProgressBar with a preview, and its interrupt, within one step."""
-
-    def __init__(self, total: int) -> None:
-        comfy = _comfy()
-        self.total = total
-        self.bar = comfy[2].ProgressBar(total) if comfy is not None else None
-
-    def step(self, index: int, preview) -> None:
-        """Report step `index` (0-based); `preview` is a PIL image or None. Raises ComfyUI's interrupt."""
-        check_interrupt()
-        if self.bar is not None:
-            self.bar.update_absolute(index + 1, self.total, ("JPEG", preview, 512) if preview is not None else None)
 
 
 def save_temp_image(image, prefix: str = "pm_drags") -> dict | None:

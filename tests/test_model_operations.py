@@ -11,9 +11,9 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import counting_drag_embedding_calls
 from puppet_master.model import FrameBatchUNet, PuppetMasterUNet, build_unet
 from puppet_master.model.operations import WEIGHT_LAYERS
+from support import counting_drag_embedding_calls
 
 
 class _CastOnUse:
