@@ -1,11 +1,12 @@
-"""Puppet-Master Drags (the editor's drag document -> PM_DRAGS) and Puppet-Master Draw Drags."""
+"""Puppet-Master Drags (the editor's drag document, a tracks string or core TRACKS -> PM_DRAGS and TRACKS) and
+Puppet-Master Draw Drags."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from puppet_master.drags import MAX_IMAGE_SIDE, DragDocumentError, parse_drag_document
+from puppet_master.drags import MAX_IMAGE_SIDE, DragDocument, DragDocumentError, parse_drag_document
 from puppet_master.video import draw_drags, draw_drags_on, from_pil
 
 from . import comfy_env
@@ -20,17 +21,47 @@ EMPTY_DOCUMENT = '{"version": 1, "width": 512, "height": 512, "drags": []}'
 RUN_IMAGE_KEY = "pm_drag_image"
 
 
+def document_from_core_tracks(tracks: dict, image_size: tuple[int, int]) -> DragDocument:
+    """Core TRACKS (WanMove: "track_path" (T, N, 2) pixels) -> a drag document keeping each track's timing.
+
+    Every track becomes a drag through its T positions, reached at times t/(T-1); a one-frame track is a
+    zero-length drag (the point held still).
+    """
+    path = tracks.get("track_path") if isinstance(tracks, dict) else None
+    if not isinstance(path, torch.Tensor) or path.ndim != 3 or path.shape[-1] != 2:
+        raise ValueError('core_tracks must be TRACKS {"track_path": (frames, tracks, 2) pixels, ...}')
+    points = path.detach().float().cpu().numpy().transpose(1, 0, 2)
+    count = points.shape[1]
+    times = np.linspace(0.0, 1.0, count).tolist() if count > 1 else [0.0, 1.0]
+    drags = [
+        {"points": (track if count > 1 else np.repeat(track, 2, axis=0)).tolist(), "times": times} for track in points
+    ]
+    width, height = image_size
+    return parse_drag_document({"version": 1, "width": width, "height": height, "drags": drags}, image_size)
+
+
+def to_core_tracks(drag_set: DragSet) -> dict:
+    """The drags as core TRACKS on the source image: (frames, K, 2) pixel paths, all visible."""
+    tracks = drag_set.document.tracks(drag_set.frames)
+    path = torch.from_numpy(tracks.transpose(1, 0, 2).astype(np.float32))
+    return {"track_path": path, "track_visibility": torch.ones(path.shape[:2], dtype=torch.bool)}
+
+
 class PuppetMasterDrags:
     """Drags drawn on the image (the editor's JSON document, or KJNodes/ATI/WanMove tracks) -> PM_DRAGS."""
 
     CATEGORY = CATEGORY
-    RETURN_TYPES = ("PM_DRAGS", "IMAGE")
-    RETURN_NAMES = ("drags", "preview")
-    OUTPUT_TOOLTIPS = ("The drags, for Prepare Image or the Sampler.", "The image with the drags drawn.")
+    RETURN_TYPES = ("PM_DRAGS", "IMAGE", "TRACKS")
+    RETURN_NAMES = ("drags", "preview", "tracks")
+    OUTPUT_TOOLTIPS = (
+        "The drags, for Prepare Image, Conditioning or the Sampler.",
+        "The image with the drags drawn.",
+        "The drags as core TRACKS (pixel paths per frame), e.g. for WanMove's track visualiser.",
+    )
     FUNCTION = "build"
     DESCRIPTION = (
         "Draw up to 5 drags on the image in the node's editor (or type the JSON document); a connected tracks "
-        "string replaces the editor's drags."
+        "string (KJNodes SplineEditor, ATI, WanMove JSON) or core TRACKS replaces the editor's drags."
     )
     SEARCH_ALIASES = SEARCH_ALIASES
 
@@ -49,7 +80,11 @@ class PuppetMasterDrags:
                 "tracks": (
                     "STRING",
                     {"forceInput": True, "tooltip": "KJNodes/ATI/WanMove tracks JSON; replaces the editor's drags"},
-                )
+                ),
+                "core_tracks": (
+                    "TRACKS",
+                    {"tooltip": "Core TRACKS (WanMove); one-frame tracks hold still; replaces the editor's drags"},
+                ),
             },
         }
 
@@ -65,14 +100,22 @@ class PuppetMasterDrags:
             return f"drags: {error}"
         return True
 
-    def build(self, image: torch.Tensor, drags: str, frames: int, tracks: str | None = None) -> dict:
+    def build(
+        self, image: torch.Tensor, drags: str, frames: int, tracks: str | None = None, core_tracks: dict | None = None
+    ) -> dict:
         source = first_image(image)
         use_tracks = tracks is not None and tracks.strip() not in ("", "[]")
-        document = parse_drag_document(tracks if use_tracks else drags, image_size=source.size)
+        if core_tracks is not None and use_tracks:
+            raise ValueError("connect either 'tracks' (a JSON string) or 'core_tracks' (TRACKS), not both")
+        if core_tracks is not None:
+            document = document_from_core_tracks(core_tracks, source.size)
+        else:
+            document = parse_drag_document(tracks if use_tracks else drags, image_size=source.size)
         drag_set = DragSet(document=document, frames=frames)
         preview = from_pil([draw_drags_on(source.convert("RGB"), drag_set.tracks(), frames - 1)])  # the last frame
         saved = comfy_env.save_temp_image(source)
-        return {"ui": {RUN_IMAGE_KEY: [saved]} if saved else {}, "result": (drag_set, preview)}
+        ui = {RUN_IMAGE_KEY: [saved]} if saved else {}
+        return {"ui": ui, "result": (drag_set, preview, to_core_tracks(drag_set))}
 
 
 class PuppetMasterDrawDrags:

@@ -215,6 +215,8 @@ def parse_tracks(tracks: list, image_size: tuple[int, int] | None) -> DragDocume
     width, height = _image_side(image_size[0], "width"), _image_side(image_size[1], "height")
     if tracks and isinstance(tracks[0], dict):
         tracks = [tracks]
+    # a one-point track holds its point still: a zero-length drag (as two clicks on one point in the demo)
+    tracks = [track * 2 if isinstance(track, list) and len(track) == 1 else track for track in tracks]
     _check_count(tracks)
     return DragDocument(width, height, tuple(_drag(t, i, width, height) for i, t in enumerate(tracks)))
 

@@ -57,8 +57,10 @@ def test_nodes_build_the_samplers_inputs(models, inputs):
     image, mask = inputs
     (encoders,) = PuppetMasterSVDEncoders().load("svd_tiny")
     built = PuppetMasterDrags().build(image, DRAGS, 14)
-    drags, preview = built["result"]
+    drags, preview, tracks = built["result"]
     assert preview.shape == (1, 80, 96, 3) and not torch.equal(preview, image)
+    assert tracks["track_path"].shape == (14, 1, 2) and tracks["track_visibility"].all()
+    assert tracks["track_path"][0, 0].tolist() == [45.0, 25.0] and tracks["track_path"][-1, 0].tolist() == [45.0, 10.0]
     cropped, prepared, crop = PuppetMasterPrepareImage().prepare(image, drags, 2.2, 64, mask)
     assert cropped.shape == (1, 64, 64, 3) and prepared.crop == crop
     positive, negative, latent = PuppetMasterConditioning().encode(cropped, prepared, "official", encoders=encoders)
@@ -85,7 +87,7 @@ def test_nodes_build_the_samplers_inputs(models, inputs):
 def test_conditioning_pads_an_unprepared_image_to_a_square(models, inputs):
     image, _ = inputs
     (encoders,) = PuppetMasterSVDEncoders().load("svd_tiny")
-    drags, _ = PuppetMasterDrags().build(image, DRAGS, 4)["result"]
+    drags, *_ = PuppetMasterDrags().build(image, DRAGS, 4)["result"]
     positive, _, latent = PuppetMasterConditioning().encode(image, drags, "official", encoders=encoders)
     assert latent["samples"].shape == (4, 4, 32, 32) and positive[0][1][DRAGS_KEY].shape == (4, 5, 4)
 
@@ -93,7 +95,7 @@ def test_conditioning_pads_an_unprepared_image_to_a_square(models, inputs):
 def test_an_empty_mask_means_no_mask(inputs):
     """ComfyUI's LoadImage gives a 64x64 all-zero MASK for images without alpha."""
     image, _ = inputs
-    drags, _ = PuppetMasterDrags().build(image, DRAGS, 14)["result"]
+    drags, *_ = PuppetMasterDrags().build(image, DRAGS, 14)["result"]
     _, _, crop = PuppetMasterPrepareImage().prepare(image, drags, 2.2, 64, torch.zeros(1, 64, 64))
     assert crop.side == 96  # padded to a square around the whole image, not cropped to an object
 
@@ -101,14 +103,42 @@ def test_an_empty_mask_means_no_mask(inputs):
 def test_tracks_input_replaces_the_editor_drags(inputs):
     image, _ = inputs
     tracks = json.dumps([[{"x": 10, "y": 10}, {"x": 30, "y": 20}], [{"x": 50, "y": 50}, {"x": 60, "y": 40}]])
-    drags, _ = PuppetMasterDrags().build(image, DRAGS, 14, tracks=tracks)["result"]
+    drags, *_ = PuppetMasterDrags().build(image, DRAGS, 14, tracks=tracks)["result"]
     assert len(drags.document.drags) == 2 and drags.document.drags[0].points[0] == (10.0, 10.0)
+
+
+def test_core_tracks_replace_the_editor_drags_with_their_timing(inputs):
+    """WanMove TRACKS: (frames, tracks, 2) pixel positions; a one-frame track is a zero-length drag."""
+    image, _ = inputs
+    path = torch.zeros(3, 2, 2)
+    path[:, 0] = torch.tensor([[10.0, 10.0], [11.0, 10.0], [40.0, 30.0]])  # slow, then fast
+    path[:, 1] = torch.tensor([50.0, 50.0])
+    core = {"track_path": path, "track_visibility": torch.ones(3, 2, dtype=torch.bool)}
+    drags, _, tracks = PuppetMasterDrags().build(image, DRAGS, 5, core_tracks=core)["result"]
+    assert len(drags.document.drags) == 2
+    assert torch.allclose(tracks["track_path"][2, 0], torch.tensor([11.0, 10.0]))  # the middle frame keeps its time
+    assert torch.equal(tracks["track_path"][:, 1], torch.tensor([[50.0, 50.0]] * 5))
+    still = {"track_path": torch.tensor([[[30.0, 20.0]]]), "track_visibility": torch.ones(1, 1, dtype=torch.bool)}
+    held, *_ = PuppetMasterDrags().build(image, DRAGS, 4, core_tracks=still)["result"]
+    assert held.document.drags[0].points[0] == held.document.drags[0].points[-1] == (30.0, 20.0)
+    with pytest.raises(ValueError, match="not both"):
+        PuppetMasterDrags().build(image, DRAGS, 4, tracks='[[{"x": 1, "y": 2}]]', core_tracks=still)
+    with pytest.raises(ValueError, match="core_tracks must be TRACKS"):
+        PuppetMasterDrags().build(image, DRAGS, 4, core_tracks={"track_path": torch.zeros(3, 2)})
+
+
+def test_a_one_point_track_string_is_a_zero_length_drag(inputs):
+    image, _ = inputs
+    spline = json.dumps([[{"x": 20, "y": 30}], [{"x": 5, "y": 6}, {"x": 9, "y": 6}]])
+    drags, *_ = PuppetMasterDrags().build(image, DRAGS, 4, tracks=spline)["result"]
+    assert drags.document.drags[0].points == ((20.0, 30.0), (20.0, 30.0))
+    assert drags.tracks()[0].tolist() == [[20.0, 30.0]] * 4
 
 
 def test_encoder_sources_must_be_exactly_one(models, inputs):
     image, _ = inputs
     (encoders,) = PuppetMasterSVDEncoders().load("svd_tiny")
-    drags, _ = PuppetMasterDrags().build(image, DRAGS, 4)["result"]
+    drags, *_ = PuppetMasterDrags().build(image, DRAGS, 4)["result"]
     sampler = PuppetMasterSampler()
     args = (None, image, drags, 0, 1, 1.0, 1.0, 4, 4, "official")  # checked before the model is used
     with pytest.raises(ValueError, match="'encoders' is not connected"):
@@ -134,7 +164,7 @@ def test_bad_inputs_give_clear_errors(models, inputs):
     six = {"version": 1, "width": 96, "height": 80, "drags": [{"points": [[5, 5], [9, 9]]}] * 6}
     with pytest.raises(DragDocumentError, match="at most 5"):
         PuppetMasterDrags().build(image, json.dumps(six), 14)
-    drags, _ = PuppetMasterDrags().build(image, DRAGS, 14)["result"]
+    drags, *_ = PuppetMasterDrags().build(image, DRAGS, 14)["result"]
     with pytest.raises(ValueError, match="mask is 10x10 but the image is 96x80"):
         PuppetMasterPrepareImage().prepare(image, drags, 2.2, 64, torch.ones(1, 10, 10))
     cropped, prepared, crop = PuppetMasterPrepareImage().prepare(image, drags, 2.2, 64, mask)
