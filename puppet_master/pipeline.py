@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from .drags import DragDocument, drag_tensor, parse_drag_document
-from .encoders import SVDEncoders, load_svd_encoders
+from .encoders import SVDEncoders, VideoAutoencoder, load_svd_encoders
 from .image import CropTransform, object_crop, paste_back, paste_back_frames
 from .loading import load_unet
 from .model import PuppetMasterUNet
@@ -31,6 +31,50 @@ def default_device() -> torch.device:
 
 
 @torch.no_grad()
+def sample_video(
+    unet: PuppetMasterUNet,
+    vae: VideoAutoencoder,
+    image_latent: torch.Tensor,
+    image_embedding: torch.Tensor,
+    drags: torch.Tensor,
+    *,
+    steps: int = 50,
+    min_guidance: float = 1.0,
+    max_guidance: float = 5.0,
+    seed: int = 0,
+    negative: Negative = "official",
+    decode_chunk_size: int = 14,
+    callback: StepCallback | None = None,
+) -> torch.Tensor:
+    """Sample-then-decode, the one place the library does it (pipeline, training samples, evaluation):
+    the official noise for `seed`, the official sampler, the chunked decode.
+
+    Args:
+        image_latent: (1, 4, h, w) unscaled VAE posterior mean of the conditioning frame.
+        image_embedding: (1, 1, D) CLIP image embedding.
+        drags: (F, K, 4) model drags.
+
+    Returns:
+        (F, 8h, 8w, 3) frames in [0, 1] on the CPU.
+    """
+    frames, latent_size = drags.shape[0], tuple(image_latent.shape[-2:])
+    latents = sample(
+        unet,
+        initial_noise(seed, frames, latent_size),
+        image_latent,
+        image_embedding,
+        drags[None],
+        steps=steps,
+        min_guidance=min_guidance,
+        max_guidance=max_guidance,
+        negative=negative,
+        callback=callback,
+    )
+    decoded = vae.decode(latents[0], decode_chunk_size)
+    return require_finite(decoded, "decoded frames (from the VAE)").permute(0, 2, 3, 1).cpu()
+
+
+@torch.no_grad()
 def generate_frames(
     unet: PuppetMasterUNet | Callable[[], PuppetMasterUNet],
     encoders: SVDEncoders,
@@ -46,33 +90,31 @@ def generate_frames(
     callback: StepCallback | None = None,
 ) -> torch.Tensor:
     """The model's part of a generation: an already cropped (1, 3, S, S) frame in [0, 1] and (F, K, 4)
-    drags -> (F, S, S, 3) frames in [0, 1] (encode, the official sampler, chunked decode).
+    drags -> (F, S, S, 3) frames in [0, 1] (encode, then `sample_video`).
 
     `unet` may be a function that returns the UNet ready to run: it is called once the encoders are done,
-    so a memory manager that made room for them (ComfyUI's) puts the UNet back before sampling."""
+    so a memory manager that made room for them puts the UNet back before sampling."""
     size = pixels.shape[-1]
     if pixels.shape[-2] != size or size % LATENT_FACTOR:
         raise ValueError(
             f"the frame must be square, its side a multiple of {LATENT_FACTOR}; got {tuple(pixels.shape[-2:])}"
         )
-    frames = drags.shape[0]
-    latent = size // LATENT_FACTOR
     image_latent = encoders.vae.encode(pixels)
     image_embedding = encoders.image_encoder.embed(pixels)
-    latents = sample(
+    return sample_video(
         unet if isinstance(unet, torch.nn.Module) else unet(),
-        initial_noise(seed, frames, (latent, latent)),
+        encoders.vae,
         image_latent,
         image_embedding,
-        drags[None],
+        drags,
         steps=steps,
         min_guidance=min_guidance,
         max_guidance=max_guidance,
+        seed=seed,
         negative=negative,
+        decode_chunk_size=decode_chunk_size,
         callback=callback,
     )
-    decoded = encoders.vae.decode(latents[0], decode_chunk_size)
-    return require_finite(decoded, "decoded frames (from the VAE)").permute(0, 2, 3, 1).cpu()
 
 
 @dataclass(frozen=True)

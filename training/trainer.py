@@ -19,7 +19,7 @@ from accelerate import Accelerator
 
 from puppet_master.loading import load_unet, save_unet, unet_from_svd
 from puppet_master.model import PuppetMasterUNet
-from puppet_master.sampling import initial_noise, sample
+from puppet_master.pipeline import sample_video
 
 from .dataset import DEFAULT_MIXTURE, ClipDataset, MixtureSampler
 from .ema import EMA
@@ -202,21 +202,22 @@ class Trainer:
 
         vae = load_svd_encoders(self.config.svd, device=self.accelerator.device).vae
         example = self.dataset.example(0, torch.Generator().manual_seed(self.config.seed))
-        frames, latent = example.latents.shape[0], tuple(example.latents.shape[-2:])
+        frames = example.latents.shape[0]
         model = self.unwrapped
         with self.ema.swapped_into(model):
             model.eval()
-            latents = sample(
+            video = sample_video(
                 model,
-                initial_noise(self.config.seed, frames, latent),
+                vae,
                 example.cond_latent[None],
                 example.embedding[None],
-                example.drags[None],
+                example.drags,
                 steps=self.config.sample_steps,
                 max_guidance=1.0,
+                seed=self.config.seed,
+                decode_chunk_size=frames,
             )
             model.train()
-        video = vae.decode(latents[0], frames).permute(0, 2, 3, 1).cpu()
         present = (example.drags != 0).any(-1).any(0)
         tracks = (example.drags[:, present, 2:] * video.shape[2]).permute(1, 0, 2).numpy()
         return save_video(draw_drags(video, tracks), self.output / "samples" / f"step_{self.step:07d}.mp4")

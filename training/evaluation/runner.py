@@ -15,7 +15,7 @@ import torch
 
 from puppet_master.encoders import VideoAutoencoder
 from puppet_master.model import PuppetMasterUNet
-from puppet_master.sampling import initial_noise, sample
+from puppet_master.pipeline import sample_video
 from puppet_master.video import draw_drags, save_video
 
 from .clips import DragAMoveClip
@@ -108,18 +108,18 @@ def evaluate(
     (out_dir / "clips").mkdir(parents=True, exist_ok=True)
     scores, generated_features, reference_features = [], [], []
     for clip in clips:
-        frames, latent_size = clip.latents.shape[0], tuple(clip.latents.shape[-2:])
-        latents = sample(
+        generated = sample_video(
             unet,
-            initial_noise(seed, frames, latent_size),
+            vae,
             clip.cond_latent[None],
             clip.embedding.view(1, 1, -1),
-            clip.drags[None],
+            clip.drags,
             steps=steps,
             min_guidance=min_guidance,
             max_guidance=max_guidance,
+            seed=seed,
+            decode_chunk_size=decode_chunk_size,
         )
-        generated = vae.decode(latents[0], decode_chunk_size).permute(0, 2, 3, 1).cpu()
         reference = vae.decode(clip.latents, decode_chunk_size).permute(0, 2, 3, 1).cpu()
         size = reference.shape[2]
         tracks = drag_tracks(clip.drags, size)
@@ -138,7 +138,7 @@ def evaluate(
         if i3d is not None:
             generated_features.append(i3d(generated))
             reference_features.append(i3d(reference))
-        first = reference[:1].expand(frames, -1, -1, -1)
+        first = reference[:1].expand(len(reference), -1, -1, -1)
         panels = [draw_drags(first, tracks.numpy()), draw_drags(generated, tracks.numpy()), reference]
         save_video(torch.cat(panels, dim=2), out_dir / "clips" / f"{clip.name}.mp4", fps=fps)
     fvd = None
