@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from puppet_master.encoders import SVDEncoders
-from puppet_master.sampling import check_guidance
+from puppet_master.sampling import check_guidance, require_finite
 
 from .checks import widget_problem
 from .comfy_encoders import LATENT_SCALE
@@ -117,4 +117,4 @@ class PuppetMasterSampler:
             model, positive, unconditional, latent, seed=seed, steps=steps, cfg=cfg, min_cfg=min_cfg
         )
         video = encoders.vae.decode(samples.float() * LATENT_SCALE, decode_chunk_size)
-        return (video.permute(0, 2, 3, 1).cpu(),)
+        return (require_finite(video, "decoded frames (from the VAE)").permute(0, 2, 3, 1).cpu(),)
