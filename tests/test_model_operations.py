@@ -5,15 +5,17 @@ weights cast to the input's dtype, as comfy.ops.manual_cast does), not a mock; t
 comfy.ops.
 """
 
+import json
 import types
 
 import pytest
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
 from puppet_master.model import FrameBatchUNet, PuppetMasterUNet, build_unet
 from puppet_master.model.operations import WEIGHT_LAYERS
-from support import counting_drag_embedding_calls
+from support import counting_drag_embedding_calls, shared_path
 
 
 class _CastOnUse:
@@ -55,6 +57,17 @@ CAST_OPS = types.SimpleNamespace(
 )
 
 
+@pytest.fixture(scope="module")
+def official_config() -> dict:
+    return json.loads(shared_path("fixtures/tiny_unet_config.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def official_state_dict() -> dict[str, torch.Tensor]:
+    weights = load_file(shared_path("fixtures/tiny_unet_weights.safetensors"))
+    return {name: value.float() for name, value in weights.items()}
+
+
 def test_default_build_is_the_plain_torch_model(tiny_config):
     torch.manual_seed(0)
     built = build_unet(tiny_config)
@@ -74,9 +87,9 @@ def test_every_weight_layer_comes_from_the_operations(tiny_config, tiny_state_di
 
 
 @pytest.mark.parametrize("storage", [torch.float32, torch.bfloat16])
-def test_operations_model_keeps_parity(tiny_config, tiny_state_dict, unet_io, storage):
-    model = build_unet(tiny_config, CAST_OPS, dtype=storage)
-    stored = {k: v.to(storage) if k.endswith(("weight", "bias")) else v for k, v in tiny_state_dict.items()}
+def test_operations_model_keeps_parity(official_config, official_state_dict, unet_io, storage):
+    model = build_unet(official_config, CAST_OPS, dtype=storage)
+    stored = {k: v.to(storage) if k.endswith(("weight", "bias")) else v for k, v in official_state_dict.items()}
     model.load_state_dict(stored)
     with torch.no_grad():
         output = model.eval()(
@@ -106,9 +119,9 @@ def rows_layout(io, prefix=""):
 
 
 @pytest.fixture
-def frame_batch_unet(tiny_config, tiny_state_dict):
-    model = FrameBatchUNet(**tiny_config)
-    model.load_state_dict(tiny_state_dict)
+def frame_batch_unet(official_config, official_state_dict):
+    model = FrameBatchUNet(**official_config)
+    model.load_state_dict(official_state_dict)
     return model.eval()
 
 

@@ -138,7 +138,7 @@ def drag_work_counts(pack, checkpoint: Path) -> dict:
     unet = model.model.diffusion_model
     embeddings = [conv for block in unet.drag_blocks().values() for conv in block.flow_convs]
     counts = {"drag_embeddings": len(embeddings)}
-    for label, steps, cfg in (("guided_3_steps", 3, 3.0), ("unguided_2_steps", 2, 1.0)):
+    for label, steps, cfg in (("guided_1_step", 1, 3.0), ("guided_3_steps", 3, 3.0), ("unguided_2_steps", 2, 1.0)):
         calls: list[int] = []
         hooks = [conv.register_forward_hook(lambda *_, seen=calls: seen.append(1)) for conv in embeddings]
         positive, negative, latent = pack.nodes.conditioning.conditioning_values(

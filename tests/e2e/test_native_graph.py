@@ -68,7 +68,10 @@ def test_every_weight_layer_is_a_comfy_cast_layer(native_report):
 def test_drag_work_runs_once_per_generation(native_report):
     counts = native_report["drag_work"]
     assert counts["drag_embeddings"] == 15
-    assert counts["guided_3_steps"] == 15  # cond + uncond batched: one context for both, over every step
+    # Cond and uncond run as one batch (15 calls) or, when ComfyUI finds too little free memory, as two (30):
+    # either way the count does not grow with the steps.
+    assert counts["guided_1_step"] in (15, 30)
+    assert counts["guided_3_steps"] == counts["guided_1_step"]
     assert counts["unguided_2_steps"] == 15
     assert counts["guided_3_steps_cache_entries_after"] == 0  # nothing outlives the generation
 
