@@ -138,9 +138,12 @@ def drag_work_counts(pack, checkpoint: Path) -> dict:
     unet = model.model.diffusion_model
     embeddings = [conv for block in unet.drag_blocks().values() for conv in block.flow_convs]
     counts = {"drag_embeddings": len(embeddings)}
-    for label, steps, cfg in (("guided_1_step", 1, 3.0), ("guided_3_steps", 3, 3.0), ("unguided_2_steps", 2, 1.0)):
+    prepare = unet.prepare_drags
+    for label, steps, cfg in (("guided_3_steps", 3, 3.0), ("unguided_2_steps", 2, 1.0)):
         calls: list[int] = []
+        contexts: list[int] = []
         hooks = [conv.register_forward_hook(lambda *_, seen=calls: seen.append(1)) for conv in embeddings]
+        unet.prepare_drags = lambda *args, seen=contexts, **kwargs: seen.append(1) or prepare(*args, **kwargs)
         positive, negative, latent = pack.nodes.conditioning.conditioning_values(
             io["cond_latent"], io["cond_embedding"], io["drags"][0], "official"
         )
@@ -148,7 +151,9 @@ def drag_work_counts(pack, checkpoint: Path) -> dict:
             core_nodes.KSampler().sample(model, 0, steps, cfg, "euler", "karras", positive, negative, latent)
         for hook in hooks:
             hook.remove()
+        del unet.prepare_drags
         counts[label] = len(calls)
+        counts[f"{label}_contexts"] = len(contexts)
         counts[f"{label}_cache_entries_after"] = len(unet.drag_cache)
     return counts
 
