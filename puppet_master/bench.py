@@ -1,8 +1,11 @@
 """`python -m puppet_master bench`: this implementation against the official per-step behaviour, same run.
 
-The baseline recomputes every drag-only tensor (drag maps, the 15 DragEmbedding CNNs, token masks,
-position samples) in each UNet call, as the official code does; ours prepares them once per generation.
-Both use the same weights, inputs, attention kernels and sampler, so the ratios isolate the caching.
+The baseline behaves as the official code: every UNet call recomputes the drag-only tensors (drag maps,
+the 15 DragEmbedding CNNs, token masks, position samples) and runs diffusers' standard cross-attention
+with NCHW convolution weights. Each speed lever is then switched on, one after the other, on the same
+model, weights and inputs, and the variants are timed interleaved (A B C A B C ...) so that a busy machine
+slows them alike. The report gives the step and 50-step ratios, each lever's share, FLOPs, peak memory,
+and how time and memory grow with the frame count and the resolution (JSON, and a PNG plot beside it).
 """
 
 from __future__ import annotations
@@ -11,8 +14,8 @@ import json
 import statistics
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -23,14 +26,53 @@ from .sampling import initial_noise, sample
 from .selfcheck import tiny_unet_config
 
 PAGE_SIZE = 4096
+PROJECTED_STEPS = 50
+MID_CONFIG = {
+    "block_out_channels": (128, 256, 512, 512),
+    "num_attention_heads": (2, 4, 8, 8),
+    "drag_embedder_out_channels": (128, 128, 128),
+}
+"""A mid-size model (303M parameters, head dim 64 as the released one) for quick lever and scaling runs."""
+SCALING_FRAMES = (14, 28, 56)
+SCALING_LATENTS = (32, 48, 64)
+"""256, 384 and 512 px."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One configuration of the levers; `VARIANTS` switches them on one after the other."""
+
+    name: str
+    description: str
+    cached_drags: bool = True
+    short_context_attention: bool = True
+    channels_last: bool = True
+    compiled: bool = False
+
+
+VARIANTS = (
+    Variant(
+        "baseline",
+        "official behaviour: drag work in every call, standard cross-attention, NCHW",
+        cached_drags=False,
+        short_context_attention=False,
+        channels_last=False,
+    ),
+    Variant("drag_context", "+ drag-only work once per generation", short_context_attention=False, channels_last=False),
+    Variant("short_context_attention", "+ cross-attention folded over the 1 + K context tokens", channels_last=False),
+    Variant("channels_last", "+ channels-last convolution weights (the default model: ours)"),
+)
+COMPILED = Variant("compile", "+ torch.compile (inductor), opt-in", compiled=True)
 
 
 @dataclass
-class PathResult:
-    """Measurements of one path (ours or the baseline)."""
+class VariantResult:
+    """Measurements of one variant."""
 
+    name: str
+    description: str
     step_seconds: float
-    generation_seconds: float
+    step_times: list[float]
     peak_memory_bytes: int
     flops_per_step: int
 
@@ -40,45 +82,142 @@ class PathResult:
 
 
 @dataclass
+class ScalingPoint:
+    """One (frames, latent) point of the scaling run: time and memory of one step of the default model."""
+
+    frames: int
+    latent: int
+    step_seconds: float
+    peak_memory_bytes: int
+    """Peak resident (CPU) or allocated (CUDA) memory during the step above what was held before it."""
+    flops_per_step: int
+    full_size_flops_per_step: int
+
+    @property
+    def pixels(self) -> int:
+        return self.latent * 8
+
+
+@dataclass
 class BenchReport:
-    """Both paths, their ratios and the setup."""
+    """Every variant, the generation timings, the ratios, the scaling run and the setup."""
 
     setup: dict
-    ours: PathResult
-    baseline: PathResult
+    variants: list[VariantResult]
+    generation: dict[str, float]
+    prepare_seconds: float
+    compile_seconds: float | None = None
+    scaling: list[ScalingPoint] = field(default_factory=list)
+    loading: list[dict] = field(default_factory=list)
+    """`bench_loading.measure_loading` results, one per dtype."""
+
+    @property
+    def baseline(self) -> VariantResult:
+        return self.variants[0]
+
+    @property
+    def ours(self) -> VariantResult:
+        """The default model (every lever that is on by default), not the opt-in compiled variant."""
+        return next(v for v in self.variants if v.name == VARIANTS[-1].name)
+
+    def projected_generation(self, result: VariantResult, steps: int = PROJECTED_STEPS) -> float:
+        """A `steps`-step generation from the measured parts: one drag preparation (ours) + the UNet steps."""
+        prepare = self.prepare_seconds if result.name != "baseline" else 0.0
+        return prepare + steps * result.step_seconds
 
     def ratios(self) -> dict[str, float]:
+        """ours / baseline (time and memory: below 1 is better) and baseline / ours FLOPs."""
+        ours, base = self.ours, self.baseline
+        ratios = {
+            "step": ours.step_seconds / base.step_seconds,
+            f"generation_{PROJECTED_STEPS}_steps": self.projected_generation(ours) / self.projected_generation(base),
+            "flops": ours.flops_per_step / base.flops_per_step,
+            "peak_memory": ours.peak_memory_bytes / base.peak_memory_bytes,
+        }
+        if self.generation:
+            ratios["generation_measured"] = self.generation["ours"] / self.generation["baseline"]
+        compiled = [v for v in self.variants if v.name == COMPILED.name]
+        if compiled:
+            ratios["step_compiled"] = compiled[0].step_seconds / base.step_seconds
+        return ratios
+
+    def nonlinearity(self) -> dict[str, list[dict]]:
+        """Per scaling point, time, memory and full-size FLOPs per unit of work (frames x pixels) against the
+        first point: 1.0 is linear, above 1 grows faster than the video."""
+        if not self.scaling:
+            return {}
+        first = self.scaling[0]
+
+        def relative(point: ScalingPoint) -> dict:
+            work = (point.frames * point.latent**2) / (first.frames * first.latent**2)
+            return {
+                "frames": point.frames,
+                "pixels": point.pixels,
+                "work": work,
+                "time": point.step_seconds / first.step_seconds / work,
+                "memory": point.peak_memory_bytes / max(first.peak_memory_bytes, 1) / work,
+                "full_size_flops": point.full_size_flops_per_step / first.full_size_flops_per_step / work,
+            }
+
         return {
-            "step_speedup": self.baseline.step_seconds / self.ours.step_seconds,
-            "generation_speedup": self.baseline.generation_seconds / self.ours.generation_seconds,
-            "flops_ratio": self.baseline.flops_per_step / self.ours.flops_per_step,
-            "peak_memory_ratio": self.ours.peak_memory_bytes / self.baseline.peak_memory_bytes,
+            "frames": [relative(p) for p in self.scaling if p.latent == first.latent],
+            "resolution": [relative(p) for p in self.scaling if p.frames == first.frames],
         }
 
     def to_json(self) -> dict:
+        def variant(result: VariantResult) -> dict:
+            return {**asdict(result), "flops_per_second": result.flops_per_second}
+
         return {
             "setup": self.setup,
-            "ours": {**asdict(self.ours), "flops_per_second": self.ours.flops_per_second},
-            "baseline": {**asdict(self.baseline), "flops_per_second": self.baseline.flops_per_second},
+            "ours": variant(self.ours),
+            "baseline": variant(self.baseline),
+            "variants": [variant(v) for v in self.variants],
+            "generation": {**self.generation, "prepare_drags_seconds": self.prepare_seconds},
+            "compile_seconds": self.compile_seconds,
             "ratios": self.ratios(),
+            "scaling": [{**asdict(p), "pixels": p.pixels} for p in self.scaling],
+            "scaling_per_unit_of_work": self.nonlinearity(),
+            "loading": self.loading,
         }
 
     def table(self) -> str:
-        rows = [
-            ("UNet step (CFG pair), s", "step_seconds", "{:.4f}"),
-            (f"generation ({self.setup['steps']} steps), s", "generation_seconds", "{:.3f}"),
-            ("peak memory, MiB", "peak_memory_bytes", "{:.0f}"),
-            ("GFLOP per step", "flops_per_step", "{:.2f}"),
-        ]
-        lines = [f"{'':34} {'ours':>12} {'baseline':>12} {'base/ours':>9}"]
-        for label, field, fmt in rows:
-            ours, base = getattr(self.ours, field), getattr(self.baseline, field)
-            scale = 2**20 if field == "peak_memory_bytes" else 1e9 if field == "flops_per_step" else 1
+        """The lever table: each variant's step time against the baseline measured in the same run."""
+        base = self.baseline
+        lines = [f"{'variant':26} {'step s':>9} {'x baseline':>10} {'GFLOP':>8} {'GFLOP/s':>8} {'peak MiB':>9}"]
+        for v in self.variants:
             lines.append(
-                f"{label:34} {fmt.format(ours / scale):>12} {fmt.format(base / scale):>12} {base / ours:>7.3f}x"
+                f"{v.name:26} {v.step_seconds:9.3f} {v.step_seconds / base.step_seconds:10.3f} "
+                f"{v.flops_per_step / 1e9:8.1f} {v.flops_per_second / 1e9:8.1f} {v.peak_memory_bytes / 2**20:9.0f}"
             )
-        achieved = f"{self.ours.flops_per_second / 1e9:.1f} / {self.baseline.flops_per_second / 1e9:.1f}"
-        lines.append(f"{'achieved GFLOP/s (ours / baseline)':34} {achieved:>25}")
+        ratios = self.ratios()
+        steps = self.setup["steps"]
+        lines += [
+            f"step (CFG pair), ours / baseline: {ratios['step']:.3f}",
+            f"{PROJECTED_STEPS}-step generation (drag preparation {self.prepare_seconds:.3f} s + {PROJECTED_STEPS} "
+            f"measured steps), ours / baseline: {ratios[f'generation_{PROJECTED_STEPS}_steps']:.3f}",
+        ]
+        if self.generation:
+            lines.append(
+                f"{steps}-step generation run end to end: ours {self.generation['ours']:.3f} s, baseline "
+                f"{self.generation['baseline']:.3f} s, ratio {ratios['generation_measured']:.3f}"
+            )
+        if self.compile_seconds is not None:
+            lines.append(f"torch.compile: {self.compile_seconds:.1f} s to compile (first call minus an eager step)")
+        for axis, points in self.nonlinearity().items():
+            cells = ", ".join(
+                f"{p['frames']}f {p['pixels']}px: time {p['time']:.2f} memory {p['memory']:.2f} "
+                f"FLOPs {p['full_size_flops']:.2f}"
+                for p in points
+            )
+            lines.append(f"scaling over {axis} (per unit of work, 1.00 = linear): {cells}")
+        for load in self.loading:
+            lines.append(
+                f"loading {load['dtype']}: weights {load['weights_bytes'] / 2**30:.2f} GiB, peak RSS "
+                f"{load['peak_resident_bytes'] / 2**30:.2f} GiB ({load['peak_over_weights']:.2f}x the weights; "
+                f"{load['peak_increase_over_weights']:.2f}x above the {load['resident_before_bytes'] / 2**30:.2f} GiB "
+                "held before loading)"
+            )
         return "\n".join(lines)
 
 
@@ -88,14 +227,16 @@ class PeakMemory:
     def __init__(self, device: torch.device) -> None:
         self.device = device
         self.peak = 0
+        self.start = 0
 
     def __enter__(self) -> PeakMemory:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
+            self.start = torch.cuda.memory_allocated(self.device)
         else:
             self._running = True
-            self.peak = _resident_bytes()
+            self.start = self.peak = _resident_bytes()
             self._thread = threading.Thread(target=self._poll, daemon=True)
             self._thread.start()
         return self
@@ -113,6 +254,11 @@ class PeakMemory:
             self._running = False
             self._thread.join()
             self.peak = max(self.peak, _resident_bytes())
+
+    @property
+    def increase(self) -> int:
+        """Peak above the memory held when the block started."""
+        return max(self.peak - self.start, 0)
 
 
 def _resident_bytes() -> int:
@@ -137,20 +283,23 @@ def _timed(fn: Callable[[], object], device: torch.device) -> float:
 
 
 def bench_config(size: str) -> dict:
-    """'tiny' (the official tiny test model) or 'full' (the released 1.68B-parameter configuration)."""
+    """'tiny' (the official tiny test model), 'mid' (`MID_CONFIG`) or 'full' (the released 1.68B configuration)."""
     if size == "tiny":
         return tiny_unet_config()
+    if size == "mid":
+        return dict(MID_CONFIG)
     if size == "full":
         return {}
-    raise ValueError(f"size must be 'tiny' or 'full', got {size!r}")
+    raise ValueError(f"size must be 'tiny', 'mid' or 'full', got {size!r}")
 
 
-def step_flops(config: dict, frames: int, latent: int, cached: bool) -> int:
+def step_flops(config: dict, frames: int, latent: int, cached: bool, short_context_attention: bool = True) -> int:
     """FLOPs of one CFG-pair UNet call, counted on fake tensors (no weights are allocated)."""
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     with FakeTensorMode(allow_non_fake_inputs=True):
         model = PuppetMasterUNet(**config).eval()
+        model.use_short_context_attention(short_context_attention)
         inputs = _inputs(model, frames, latent)
         drags = inputs.pop("drags")
         with torch.no_grad():
@@ -180,6 +329,11 @@ def _inputs(model: PuppetMasterUNet, frames: int, latent: int) -> dict:
     }
 
 
+def _configure(model: PuppetMasterUNet, variant: Variant) -> None:
+    model.use_short_context_attention(variant.short_context_attention)
+    model.use_channels_last(variant.channels_last)
+
+
 def run_bench(
     size: str = "tiny",
     frames: int = 14,
@@ -188,22 +342,43 @@ def run_bench(
     repeats: int = 3,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
+    compile_model: bool = False,
+    levers: str = "each",
+    warmup: bool = True,
+    scaling_size: str | None = None,
+    scaling_frames: Iterable[int] = SCALING_FRAMES,
+    scaling_latents: Iterable[int] = SCALING_LATENTS,
 ) -> BenchReport:
-    """Measure ours and the baseline on the same random-weight model and inputs."""
+    """Measure every lever variant, interleaved, on the same random-weight model and inputs.
+
+    Args:
+        size: model for the lever and generation runs ('tiny', 'mid', 'full').
+        steps: denoising steps of the end-to-end generation run (ours and baseline, once each).
+        repeats: interleaved rounds; each round times one UNet step of every variant (median reported).
+        compile_model: also time `torch.compile` (inductor) on top of the default model, with its compile time.
+        levers: 'each' times every variant (one more lever each); 'ends' only the baseline and ours (full size
+            on a slow machine).
+        warmup: run an untimed round first.
+        steps: 0 skips the end-to-end generation run (the 50-step figure is then only the projection).
+        scaling_size: model for the frames/resolution scaling run; None skips it.
+    """
     device = torch.device(device)
     config = bench_config(size)
-    torch.manual_seed(0)
-    model = PuppetMasterUNet(**config).to(device=device, dtype=dtype).eval()
-    inputs = _inputs(model, frames, latent)
-    drags = inputs.pop("drags")
-    noise = initial_noise(0, frames, (latent, latent))
-
-    with torch.no_grad():
-        ours = _measure_path(model, inputs, drags, noise, config, steps, repeats, cached=True)
-        baseline = _measure_path(model, inputs, drags, noise, config, steps, repeats, cached=False)
+    if levers not in ("each", "ends"):
+        raise ValueError(f"levers must be 'each' or 'ends', got {levers!r}")
+    variants = list(VARIANTS) if levers == "each" else [VARIANTS[0], VARIANTS[-1]]
+    variants += [COMPILED] if compile_model else []
+    results, generation, prepare_seconds, compile_seconds = _measure_variants(
+        config, variants, frames, latent, steps, repeats, warmup, device, dtype
+    )
+    scaling = []
+    if scaling_size is not None:
+        scaling = measure_scaling(scaling_size, scaling_frames, scaling_latents, device, dtype)
+    with torch.device("meta"):
+        parameters = sum(p.numel() for p in PuppetMasterUNet(**config).parameters())
     setup = {
         "size": size,
-        "parameters": sum(p.numel() for p in model.parameters()),
+        "parameters": parameters,
         "frames": frames,
         "latent": latent,
         "steps": steps,
@@ -212,49 +387,129 @@ def run_bench(
         "dtype": str(dtype).replace("torch.", ""),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "scaling_size": scaling_size,
     }
-    return BenchReport(setup=setup, ours=ours, baseline=baseline)
-
-
-def _measure_path(
-    model: PuppetMasterUNet,
-    inputs: dict,
-    drags: torch.Tensor,
-    noise: torch.Tensor,
-    config: dict,
-    steps: int,
-    repeats: int,
-    cached: bool,
-) -> PathResult:
-    """Time one UNet step and one generation, and take the peak memory, with or without the drag cache."""
-    device = next(model.parameters()).device
-    frames, latent = noise.shape[1], noise.shape[-1]
-    with PeakMemory(device) as memory:
-        if cached:
-            context = model.prepare_drags(drags, (latent, latent))
-
-            def step() -> object:
-                return model(**inputs, drag_context=context)
-        else:
-
-            def step() -> object:
-                return model(**inputs, drags=drags)
-
-        step()
-        step_times = [_timed(step, device) for _ in range(repeats)]
-        conditioning = (inputs["image_latents"][:1], inputs["encoder_hidden_states"][:1], drags[:1])
-        generation = _timed(lambda: sample(model, noise, *conditioning, steps=steps, reuse_drag_context=cached), device)
-    return PathResult(
-        step_seconds=statistics.median(step_times),
-        generation_seconds=generation,
-        peak_memory_bytes=memory.peak,
-        flops_per_step=step_flops(config, frames, latent, cached),
+    return BenchReport(
+        setup=setup,
+        variants=results,
+        generation=generation,
+        prepare_seconds=prepare_seconds,
+        compile_seconds=compile_seconds,
+        scaling=scaling,
     )
 
 
+def _measure_variants(
+    config: dict,
+    variants: list[Variant],
+    frames: int,
+    latent: int,
+    steps: int,
+    repeats: int,
+    warmup: bool,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> tuple[list[VariantResult], dict[str, float], float, float | None]:
+    """Time every variant's UNet step in interleaved rounds, then a generation of the baseline and of ours."""
+    torch.manual_seed(0)
+    model = PuppetMasterUNet(**config).to(device=device, dtype=dtype).eval()
+    inputs = _inputs(model, frames, latent)
+    drags = inputs.pop("drags")
+    with torch.no_grad():
+        prepare_seconds = _timed(lambda: model.prepare_drags(drags, (latent, latent)), device)
+        context = model.prepare_drags(drags, (latent, latent))
+        compiled_model, compile_seconds = None, None
+        if any(v.compiled for v in variants):
+            _configure(model, VARIANTS[-1])
+            compiled_model = torch.compile(model)
+            eager = _timed(lambda: model(**inputs, drag_context=context), device)
+            compile_seconds = _timed(lambda: compiled_model(**inputs, drag_context=context), device) - eager
+
+        def step(variant: Variant) -> Callable[[], object]:
+            runner = compiled_model if variant.compiled else model
+            if variant.cached_drags:
+                return lambda: runner(**inputs, drag_context=context)
+            return lambda: runner(**inputs, drags=drags)
+
+        times: dict[str, list[float]] = {v.name: [] for v in variants}
+        peaks: dict[str, int] = dict.fromkeys(times, 0)
+        for round_index in range(repeats + warmup):
+            for variant in variants:
+                _configure(model, variant)
+                with PeakMemory(device) as memory:
+                    seconds = _timed(step(variant), device)
+                if round_index >= warmup:  # the warm-up round is not timed
+                    times[variant.name].append(seconds)
+                    peaks[variant.name] = max(peaks[variant.name], memory.peak)
+
+        noise = initial_noise(0, frames, (latent, latent))
+        conditioning = (inputs["image_latents"][:1], inputs["encoder_hidden_states"][:1], drags[:1])
+        generation = {}
+        for name, variant in (("baseline", VARIANTS[0]), ("ours", VARIANTS[-1])) if steps > 0 else ():
+            _configure(model, variant)
+            generation[name] = _timed(
+                lambda cached=variant.cached_drags: sample(
+                    model, noise, *conditioning, steps=steps, reuse_drag_context=cached
+                ),
+                device,
+            )
+    results = [
+        VariantResult(
+            name=v.name,
+            description=v.description,
+            step_seconds=statistics.median(times[v.name]),
+            step_times=times[v.name],
+            peak_memory_bytes=peaks[v.name],
+            flops_per_step=step_flops(config, frames, latent, v.cached_drags, v.short_context_attention),
+        )
+        for v in variants
+    ]
+    return results, generation, prepare_seconds, compile_seconds
+
+
+def measure_scaling(
+    size: str,
+    frames_axis: Iterable[int],
+    latent_axis: Iterable[int],
+    device: torch.device,
+    dtype: torch.dtype,
+) -> list[ScalingPoint]:
+    """One step of the default model at every frame count (at the first latent side) and every latent side (at
+    the first frame count)."""
+    frames_axis, latent_axis = list(frames_axis), list(latent_axis)
+    config = bench_config(size)
+    torch.manual_seed(0)
+    model = PuppetMasterUNet(**config).to(device=device, dtype=dtype).eval()
+    points = [(f, latent_axis[0]) for f in frames_axis] + [(frames_axis[0], s) for s in latent_axis]
+    results = []
+    for point_frames, point_latent in dict.fromkeys(points):
+        inputs = _inputs(model, point_frames, point_latent)
+        drags = inputs.pop("drags")
+        with torch.no_grad():
+            inputs["drag_context"] = model.prepare_drags(drags, (point_latent, point_latent))
+            with PeakMemory(device) as memory:
+                seconds = _timed(lambda point_inputs=inputs: model(**point_inputs), device)
+        results.append(
+            ScalingPoint(
+                frames=point_frames,
+                latent=point_latent,
+                step_seconds=seconds,
+                peak_memory_bytes=memory.increase,
+                flops_per_step=step_flops(config, point_frames, point_latent, cached=True),
+                full_size_flops_per_step=step_flops({}, point_frames, point_latent, cached=True),
+            )
+        )
+        del inputs, drags
+    return results
+
+
 def write_report(report: BenchReport, path: str | Path) -> Path:
-    """Write the JSON report."""
+    """Write the JSON report, and the scaling plot as a PNG of the same name beside it when there is one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report.to_json(), indent=2))
+    if report.scaling:
+        from .bench_plot import draw_scaling
+
+        draw_scaling(report).save(path.with_suffix(".png"))
     return path

@@ -81,15 +81,30 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--crop-only", action="store_true", help="write the model's square crop, no paste-back")
     generate.add_argument("--draw-drags", action="store_true", help="draw the drag tracks on the output")
 
-    bench = command("bench", "speed, memory and FLOPs: ours vs the official per-step drag work")
-    bench.add_argument("--size", choices=("tiny", "full"), default="tiny", help="full = 1.68B params, random weights")
+    bench = command("bench", "speed, memory, FLOPs and scaling: each speed lever against the official behaviour")
+    sizes = ("tiny", "mid", "full")
+    bench.add_argument("--size", choices=sizes, default="tiny", help="mid = 303M, full = 1.68B params, random weights")
     bench.add_argument("--frames", type=int, default=14, help="video length")
     bench.add_argument("--latent", type=int, default=32, help="latent side (32 = 256 px)")
-    bench.add_argument("--steps", type=int, default=4, help="denoising steps of the timed generation")
-    bench.add_argument("--repeats", type=int, default=3, help="timed UNet steps (median)")
+    bench.add_argument("--steps", type=int, default=4, help="denoising steps of the timed generation (0: skip it)")
+    bench.add_argument("--repeats", type=int, default=3, help="interleaved rounds of timed UNet steps (median)")
+    bench.add_argument(
+        "--levers", choices=("each", "ends"), default="each", help="every lever variant, or baseline and ours only"
+    )
+    bench.add_argument("--no-warmup", action="store_true", help="time the first round too (slow full-size runs)")
+    bench.add_argument("--compile", action="store_true", help="also time torch.compile and report its compile time")
+    bench.add_argument(
+        "--scaling", choices=(*sizes, "off"), default="tiny", help="model for the frames/resolution scaling run"
+    )
     bench.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cuda, cuda:1, mps or cpu")
     bench.add_argument("--dtype", choices=DTYPES[1:], default="fp32", help="UNet weights and activations")
-    bench.add_argument("--json", default="outputs/bench.json", help="where the JSON report goes")
+    bench.add_argument(
+        "--loading",
+        metavar="FILE",
+        help="also measure peak memory while loading FILE in fp16 and fp32 (a missing FILE is first written as a "
+        "sparse placeholder with the released checkpoint's keys)",
+    )
+    bench.add_argument("--json", default="outputs/bench.json", help="where the JSON report goes (plot: same name .png)")
 
     selfcheck = command("selfcheck", "offline end-to-end check with tiny random models")
     selfcheck.add_argument("--out", default="outputs/selfcheck.mp4", help="where the generated video goes")
@@ -267,7 +282,15 @@ def _bench(args: argparse.Namespace) -> None:
         repeats=args.repeats,
         device=default_device() if args.device == "auto" else torch.device(args.device),
         dtype=torch_dtype(args.dtype),
+        compile_model=args.compile,
+        levers=args.levers,
+        warmup=not args.no_warmup,
+        scaling_size=None if args.scaling == "off" else args.scaling,
     )
+    if args.loading:
+        from .bench_loading import measure_loading
+
+        report.loading = [measure_loading(args.loading, dtype) for dtype in ("fp16", "fp32")]
     setup = report.setup
     print(
         f"{setup['size']} UNet ({setup['parameters']:,} parameters), {setup['frames']} frames, latent "
@@ -275,7 +298,8 @@ def _bench(args: argparse.Namespace) -> None:
         f"{setup['threads']} threads, torch {setup['torch']}"
     )
     print(report.table())
-    print(f"wrote {write_report(report, args.json)}")
+    path = write_report(report, args.json)
+    print(f"wrote {path}" + (f" and {path.with_suffix('.png')}" if report.scaling else ""))
 
 
 def _info(path: str) -> str:

@@ -1,9 +1,15 @@
-"""The benchmark: both paths measured on the same model, FLOPs counted, JSON written (no timing asserts)."""
+"""The benchmark: every lever variant measured on the same model, FLOPs counted, scaling run, JSON and plot
+written (no timing asserts: times on a shared machine prove nothing)."""
 
 import json
 
-from puppet_master.bench import run_bench, step_flops, write_report
+from PIL import Image
+
+from puppet_master.bench import VARIANTS, run_bench, step_flops, write_report
+from puppet_master.bench_loading import measure_loading, write_placeholder_checkpoint
 from puppet_master.cli import main
+from puppet_master.loading import inspect_checkpoint, save_unet
+from puppet_master.model import PuppetMasterUNet
 from puppet_master.selfcheck import tiny_unet_config
 
 
@@ -14,26 +20,71 @@ def test_baseline_counts_the_drag_work_that_ours_skips():
 
 
 def test_full_size_flops_are_counted_without_allocating_weights():
-    flops = step_flops({}, frames=14, latent=32, cached=True)
-    assert 7.5e12 < flops < 8.5e12
+    standard = step_flops({}, frames=14, latent=32, cached=True, short_context_attention=False)
+    folded = step_flops({}, frames=14, latent=32, cached=True)
+    assert 7.5e12 < folded < standard < 8.5e12
 
 
-def test_report_has_both_paths_and_ratios(tmp_path):
-    report = run_bench(size="tiny", frames=4, latent=8, steps=1, repeats=1)
+def test_report_has_every_variant_the_ratios_and_the_scaling(tmp_path):
+    report = run_bench(
+        size="tiny",
+        frames=4,
+        latent=8,
+        steps=1,
+        repeats=1,
+        scaling_size="tiny",
+        scaling_frames=(2, 4),
+        scaling_latents=(8, 16),
+    )
     assert report.setup["parameters"] == 2_366_426
-    for path in (report.ours, report.baseline):
-        assert path.step_seconds > 0 and path.generation_seconds > 0 and path.peak_memory_bytes > 2**20
-    assert report.ratios()["flops_ratio"] > 1
-    assert "GFLOP per step" in report.table()
-    saved = json.loads(write_report(report, tmp_path / "bench.json").read_text())
-    assert set(saved) == {"setup", "ours", "baseline", "ratios"}
+    assert [v.name for v in report.variants] == [v.name for v in VARIANTS]
+    assert report.baseline.name == "baseline" and report.ours.name == VARIANTS[-1].name
+    for variant in report.variants:
+        assert len(variant.step_times) == 1 and variant.step_seconds > 0 and variant.peak_memory_bytes > 2**20
+    assert report.ours.flops_per_step < report.variants[1].flops_per_step < report.baseline.flops_per_step
+    ratios = report.ratios()
+    assert set(ratios) >= {"step", "generation_50_steps", "generation_measured", "flops", "peak_memory"}
+    assert 0 < ratios["flops"] < 1
+    assert [(p.frames, p.latent) for p in report.scaling] == [(2, 8), (4, 8), (2, 16)]
+    assert report.scaling[-1].full_size_flops_per_step > 3 * report.scaling[0].full_size_flops_per_step
+    per_work = report.nonlinearity()
+    assert [p["frames"] for p in per_work["frames"]] == [2, 4]
+    assert [p["pixels"] for p in per_work["resolution"]] == [64, 128]
+    assert per_work["frames"][0]["time"] == 1.0
+    assert "x baseline" in report.table() and "scaling over resolution" in report.table()
+
+    path = write_report(report, tmp_path / "bench.json")
+    saved = json.loads(path.read_text())
+    assert {"setup", "ours", "baseline", "variants", "ratios", "scaling", "scaling_per_unit_of_work"} <= set(saved)
     assert saved["ours"]["flops_per_second"] > 0
+    plot = Image.open(path.with_suffix(".png"))
+    assert plot.size == (1200, 560)
+    assert len(set(plot.convert("RGB").getdata())) > 10  # lines in several colours, not a blank canvas
 
 
-def test_bench_command_prints_the_table_and_writes_json(tmp_path, capsys):
+def test_bench_command_prints_the_lever_table_and_writes_json_and_plot(tmp_path, capsys):
     out = tmp_path / "b.json"
-    argv = ["bench", "--frames", "4", "--latent", "8", "--steps", "1", "--repeats", "1", "--device", "cpu"]
-    assert main([*argv, "--json", str(out)]) == 0
+    argv = ["bench", "--frames", "2", "--latent", "8", "--steps", "1", "--repeats", "1", "--device", "cpu"]
+    assert main([*argv, "--scaling", "off", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "base/ours" in printed and "2,366,426 parameters" in printed
-    assert json.loads(out.read_text())["setup"]["frames"] == 4
+    assert "x baseline" in printed and "2,366,426 parameters" in printed and "50-step generation" in printed
+    assert json.loads(out.read_text())["setup"]["frames"] == 2
+    assert not out.with_suffix(".png").exists()
+
+
+def test_placeholder_checkpoint_has_the_released_key_set_and_takes_no_disk_space(tmp_path):
+    path = write_placeholder_checkpoint(tmp_path / "model.safetensors")
+    info = inspect_checkpoint(path)
+    assert info.kind == "puppet_master" and info.num_drags == 5
+    assert (info.num_parameters, info.num_tensors) == (1_675_809_962, 1664)
+    assert info.dtypes == {"F32": 1664}
+    assert path.stat().st_size > 6.7e9 and path.stat().st_blocks * 512 < 2**20
+
+
+def test_loading_is_measured_in_a_fresh_interpreter(tmp_path):
+    model = PuppetMasterUNet(**tiny_unet_config())
+    path = save_unet(model, tmp_path / "tiny.safetensors")
+    measured = measure_loading(path, "fp16")
+    assert measured["dtype"] == "fp16"
+    assert measured["weights_bytes"] == 2 * sum(p.numel() for p in model.parameters())
+    assert measured["peak_resident_bytes"] >= measured["resident_before_bytes"] > 50 * 2**20

@@ -193,6 +193,14 @@ class PuppetMasterUNet(ModelMixin, AttentionMixin, ConfigMixin):
             folded = self._temporal_cross if temporal else self._spatial_cross
             attention.set_processor(folded if enabled else AttnProcessor2_0())
 
+    def use_channels_last(self, enabled: bool = True) -> None:
+        """Store every 2-D convolution weight channels-last (NHWC, oneDNN's and cuDNN's native layout), so the
+        feature maps flowing between them stay channels-last instead of being reordered at every convolution."""
+        layout = torch.channels_last if enabled else torch.contiguous_format
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                module.weight.data = module.weight.data.contiguous(memory_format=layout)
+
     def drag_blocks(self) -> dict[str, DragDownBlock | DragUpBlock]:
         """Drag-conditioned blocks by state-dict prefix, e.g. 'down_blocks.0'."""
         blocks = {f"down_blocks.{i}": b for i, b in enumerate(self.down_blocks)}

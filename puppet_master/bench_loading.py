@@ -1,0 +1,89 @@
+"""Peak memory while loading a UNet checkpoint, measured in a fresh interpreter (`python -m puppet_master bench
+--loading FILE`), and a placeholder checkpoint with the released key set for measuring without the real weights.
+
+The placeholder is a sparse safetensors file with the released fp32 `model.safetensors`'s keys, shapes and
+dtype (the full-size model's state dict, keys sorted) followed by a hole that reads as zeros, so it takes
+no disk space and loads through exactly the same code path as the real 6.7 GB file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def write_placeholder_checkpoint(path: str | Path) -> Path:
+    """Write a sparse fp32 safetensors file with the released checkpoint's keys and shapes (all zeros)."""
+    from .model import PuppetMasterUNet
+
+    with torch.device("meta"):
+        shapes = {name: list(tensor.shape) for name, tensor in PuppetMasterUNet().state_dict().items()}
+    header: dict = {"__metadata__": {"format": "pt"}}
+    offset = 0
+    for name in sorted(shapes):
+        size = 4 * int(torch.Size(shapes[name]).numel())
+        header[name] = {"dtype": "F32", "shape": shapes[name], "data_offsets": [offset, offset + size]}
+        offset += size
+    encoded = json.dumps(header, separators=(",", ":")).encode()
+    encoded += b" " * (-len(encoded) % 8)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as handle:
+        handle.write(struct.pack("<Q", len(encoded)) + encoded)
+        handle.truncate(8 + len(encoded) + offset)
+    return path
+
+
+def _measure_here(path: Path, dtype_name: str) -> dict:
+    from .bench import PeakMemory
+    from .loading import load_unet
+
+    dtype = DTYPES[dtype_name]
+    with PeakMemory(torch.device("cpu")) as memory:
+        model = load_unet(path, dtype=dtype)
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    return {
+        "file": str(path),
+        "dtype": dtype_name,
+        "weights_bytes": weights,
+        "resident_before_bytes": memory.start,
+        "peak_resident_bytes": memory.peak,
+        "peak_increase_bytes": memory.increase,
+        "peak_increase_over_weights": memory.increase / weights,
+        "peak_over_weights": memory.peak / weights,
+    }
+
+
+def measure_loading(path: str | Path, dtype: str = "fp16") -> dict:
+    """Load `path` in a fresh interpreter (so nothing else inflates its memory) and return its peak memory:
+    resident set size before loading (Python, torch, diffusers), at the peak, and both against the weights."""
+    command = [sys.executable, "-m", "puppet_master.bench_loading", str(path), "--dtype", dtype]
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), *sys.path])}
+    result = subprocess.run(command, capture_output=True, text=True, check=False, env=environment)
+    if result.returncode != 0:
+        raise RuntimeError(f"loading {path} failed:\n{result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("path", help="checkpoint to load; written as a sparse placeholder first if it does not exist")
+    parser.add_argument("--dtype", choices=sorted(DTYPES), default="fp16")
+    args = parser.parse_args(argv)
+    path = Path(args.path)
+    if not path.exists():
+        write_placeholder_checkpoint(path)
+    print(json.dumps(_measure_here(path, args.dtype)))
+
+
+if __name__ == "__main__":
+    main()
