@@ -15,6 +15,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.transformers.transformer_temporal import TransformerSpatioTemporalModel
 from diffusers.models.unets.unet_3d_blocks import UNetMidBlockSpatioTemporal, get_down_block, get_up_block
 from torch import nn
+from torch._subclasses.fake_tensor import is_fake
 
 from ..encoding import encode_drags, sincos_position_table
 from .attention import AllToFirstAttnProcessor, ShortContextAttnProcessor
@@ -248,7 +249,8 @@ class PuppetMasterUNet(ModelMixin, AttentionMixin, ConfigMixin):
                 f"drags must have shape (batch, frames, {num_drags}, 4) (x_start, y_start, x_current, y_current); "
                 f"got {tuple(drags.shape)}. Pad unused slots with zeros"
             )
-        if not bool(torch.isfinite(drags).all()):  # once per generation, before any drag work
+        # once per generation, before any drag work; fake tensors (FLOP counting) hold no values to check
+        if not is_fake(drags) and not bool(torch.isfinite(drags).all()):
             raise ValueError(
                 "drags contain NaN or infinite values: give finite normalised positions "
                 "(x_start, y_start, x_current, y_current), all zero for an unused slot"
