@@ -2,6 +2,7 @@
 
 import sys
 
-from .cli import main
+from .cli import main, show_library_warnings
 
+show_library_warnings()
 sys.exit(main())

@@ -1,5 +1,6 @@
-"""Peak memory while loading a UNet checkpoint, measured in a fresh interpreter (`python -m puppet_master bench
---loading FILE`), and a placeholder checkpoint with the released key set for measuring without the real weights.
+"""Peak memory while loading a UNet checkpoint (`python -m puppet_master.bench_loading FILE` in a fresh
+interpreter, or `python -m puppet_master bench --loading FILE` before its timed runs), and a placeholder
+checkpoint with the released key set for measuring without the real weights.
 
 The placeholder is a sparse safetensors file with the released fp32 `model.safetensors`'s keys, shapes and
 dtype (the full-size model's state dict, keys sorted) followed by a hole that reads as zeros, so it takes
@@ -10,10 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import torch
@@ -43,10 +41,15 @@ def write_placeholder_checkpoint(path: str | Path) -> Path:
     return path
 
 
-def _measure_here(path: Path, dtype_name: str) -> dict:
+def measure_loading(path: str | Path, dtype_name: str = "fp16") -> dict:
+    """Load `path` in this process and return its peak memory: resident set size before loading (Python,
+    torch, diffusers), at the peak, and both against the weights. Call it before anything else has
+    allocated (`python -m puppet_master.bench_loading FILE` is a fresh interpreter; `bench --loading`
+    measures before its other runs); the loaded model is freed on return."""
     from .bench import PeakMemory
     from .loading import load_unet
 
+    path = Path(path)
     dtype = DTYPES[dtype_name]
     with PeakMemory(torch.device("cpu")) as memory:
         model = load_unet(path, dtype=dtype)
@@ -63,17 +66,6 @@ def _measure_here(path: Path, dtype_name: str) -> dict:
     }
 
 
-def measure_loading(path: str | Path, dtype: str = "fp16") -> dict:
-    """Load `path` in a fresh interpreter (so nothing else inflates its memory) and return its peak memory:
-    resident set size before loading (Python, torch, diffusers), at the peak, and both against the weights."""
-    command = [sys.executable, "-m", "puppet_master.bench_loading", str(path), "--dtype", dtype]
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), *sys.path])}
-    result = subprocess.run(command, capture_output=True, text=True, check=False, env=environment)
-    if result.returncode != 0:
-        raise RuntimeError(f"loading {path} failed:\n{result.stderr[-2000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("path", help="checkpoint to load; written as a sparse placeholder first if it does not exist")
@@ -82,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     path = Path(args.path)
     if not path.exists():
         write_placeholder_checkpoint(path)
-    print(json.dumps(_measure_here(path, args.dtype)))
+    print(json.dumps(measure_loading(path, args.dtype)))
 
 
 if __name__ == "__main__":

@@ -272,8 +272,11 @@ def _bench(args: argparse.Namespace) -> None:
     import torch
 
     from .bench import run_bench, write_report
+    from .bench_loading import measure_loading
     from .pipeline import default_device
 
+    # loading first, before the timed runs have allocated anything
+    loading = [measure_loading(args.loading, dtype) for dtype in ("fp16", "fp32")] if args.loading else []
     report = run_bench(
         size=args.size,
         frames=args.frames,
@@ -287,10 +290,7 @@ def _bench(args: argparse.Namespace) -> None:
         warmup=not args.no_warmup,
         scaling_size=None if args.scaling == "off" else args.scaling,
     )
-    if args.loading:
-        from .bench_loading import measure_loading
-
-        report.loading = [measure_loading(args.loading, dtype) for dtype in ("fp16", "fp32")]
+    report.loading = loading
     setup = report.setup
     print(
         f"{setup['size']} UNet ({setup['parameters']:,} parameters), {setup['frames']} frames, latent "
@@ -318,8 +318,11 @@ def _info(path: str) -> str:
     return "\n\n".join(lines)
 
 
-def _show_library_warnings() -> None:
-    """The library's warnings (drags stretched to another image shape, no drags) on stderr, once."""
+def show_library_warnings() -> None:
+    """The library's warnings (drags stretched to another image shape, no drags) on stderr, once.
+
+    Called by the process entry (`python -m puppet_master`), not by `main`, so that calling `main` from
+    Python leaves the caller's logging as it was."""
     logger = logging.getLogger("puppet_master")
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
@@ -331,7 +334,6 @@ def _show_library_warnings() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the process exit code (2 for bad input, with the reason on stderr)."""
     args = build_parser().parse_args(argv)  # --help and usage errors exit here, before torch is imported
-    _show_library_warnings()
     try:
         if args.command == "info":
             print(_info(args.path))

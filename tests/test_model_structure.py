@@ -6,7 +6,7 @@ import torch
 from diffusers.models.attention_processor import AttnProcessor2_0
 
 from puppet_master.model import PuppetMasterUNet
-from puppet_master.model.attention import AllToFirstAttnProcessor
+from puppet_master.model.attention import AllToFirstAttnProcessor, ShortContextAttnProcessor
 from support import shared_path
 
 
@@ -31,7 +31,10 @@ def test_attention_processors_all_to_first_on_spatial_self_attention_only():
         model = PuppetMasterUNet()
     processors = model.attn_processors
     all_to_first = {name for name, p in processors.items() if isinstance(p, AllToFirstAttnProcessor)}
+    short_context = {name for name, p in processors.items() if isinstance(p, ShortContextAttnProcessor)}
     assert len(processors) == 64
     assert len(all_to_first) == 16
     assert all(".transformer_blocks.0.attn1" in name for name in all_to_first)
-    assert all(isinstance(p, AttnProcessor2_0) for name, p in processors.items() if name not in all_to_first)
+    assert len(short_context) == 32 and all(name.endswith(".attn2.processor") for name in short_context)
+    others = set(processors) - all_to_first - short_context
+    assert len(others) == 16 and all(isinstance(processors[name], AttnProcessor2_0) for name in others)
