@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,25 @@ from puppet_master.model import PuppetMasterUNet
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PUPPET_MASTER_SHARED", REPO.parent / "shared"))
+
+
+EXAMPLE_PROMPTS = REPO / "example_workflows" / "api"
+
+
+def tiny_prompt(name: str, steps: int = 2) -> dict:
+    """An example workflow (API format) on the tiny weights, the demo image and `steps` denoising steps."""
+    prompt = json.loads((EXAMPLE_PROMPTS / f"{name}.api.json").read_text())
+    for node in prompt.values():
+        inputs = node["inputs"]
+        if node["class_type"] == "PuppetMasterLoader":
+            inputs["unet_name"] = "tiny.safetensors"
+        if node["class_type"] == "PuppetMasterSVDEncoders":
+            inputs["svd_folder"] = "svd_tiny"
+        if node["class_type"] == "LoadImage":
+            inputs["image"] = "example.png"
+        if "steps" in inputs:
+            inputs["steps"] = steps
+    return prompt
 
 
 def shared_path(relative: str) -> Path:

@@ -145,6 +145,19 @@ class Server:
             time.sleep(0.2)
         raise TimeoutError(f"{text!r} never appeared in the server log")
 
+    def run_browser_test(self, script: str) -> str:
+        """`node --test tests/js/SCRIPT` against this server (COMFYUI_URL); fails on any failed test, returns
+        the TAP output (skips without node or playwright-core, which CI turns into a failure)."""
+        node = shutil.which("node")
+        if node is None or not (REPO / "tests" / "js" / "node_modules" / "playwright-core").is_dir():
+            pytest.skip("needs node and playwright-core (npm ci --prefix tests/js)")
+        result = subprocess.run(
+            [node, "--test", str(REPO / "tests" / "js" / script)],
+            env={**os.environ, "COMFYUI_URL": self.url}, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+        return result.stdout
+
     def output_path(self, image: dict) -> Path:
         return self.root / "output" / image["subfolder"] / image["filename"]
 

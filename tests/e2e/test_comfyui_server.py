@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
-import subprocess
 import uuid
 
 import aiohttp
@@ -19,29 +16,13 @@ import pytest
 from PIL import Image
 
 from nodes import NODE_CLASS_MAPPINGS
-from support import REPO
+from support import REPO, tiny_prompt
 
 WORKFLOWS = REPO / "example_workflows" / "api"
 MODEL_NODES = {"PuppetMasterLoader", "PuppetMasterSVDEncoders", "ImageOnlyCheckpointLoader", "LoadImage"}  # file names
 
 
 NEEDS_REAL_WEIGHTS = {"ImageOnlyCheckpointLoader"}  # builds SVD's fixed 1.5B UNet and 1.3 GB ViT-H from svd.safetensors
-
-
-def tiny_prompt(name: str, steps: int = 2) -> dict:
-    """An example workflow (API format) on the tiny weights, the demo image and `steps` denoising steps."""
-    prompt = json.loads((WORKFLOWS / f"{name}.api.json").read_text())
-    for node in prompt.values():
-        inputs = node["inputs"]
-        if node["class_type"] == "PuppetMasterLoader":
-            inputs["unet_name"] = "tiny.safetensors"
-        if node["class_type"] == "PuppetMasterSVDEncoders":
-            inputs["svd_folder"] = "svd_tiny"
-        if node["class_type"] == "LoadImage":
-            inputs["image"] = "example.png"
-        if "steps" in inputs:
-            inputs["steps"] = steps
-    return prompt
 
 
 def runnable_on_tiny_weights() -> list[str]:
@@ -141,15 +122,8 @@ def test_interrupt_during_the_vae_decode(server):
 
 def test_drag_editor_in_the_real_frontend(server):
     """tests/js/comfyui.test.mjs against this server: draw two drags on the node, queue, read the prompt back."""
-    node = shutil.which("node")
-    if node is None or not (REPO / "tests" / "js" / "node_modules" / "playwright-core").is_dir():
-        pytest.skip("needs node and playwright-core (npm ci --prefix tests/js)")
-    result = subprocess.run(
-        [node, "--test", str(REPO / "tests" / "js" / "comfyui.test.mjs")],
-        env={**os.environ, "COMFYUI_URL": server.url}, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert "# skipped 0" in result.stdout, result.stdout[-2000:]
+    output = server.run_browser_test("comfyui.test.mjs")
+    assert "# skipped 0" in output, output[-2000:]
 
 
 @pytest.mark.after_all_real_server_tests

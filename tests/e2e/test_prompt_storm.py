@@ -19,9 +19,8 @@ import uuid
 
 import pytest
 
-from support import REPO
+from support import REPO, tiny_prompt
 
-WORKFLOW = REPO / "example_workflows" / "api" / "puppet_master_mask_paste_back.api.json"
 NAN, INF = float("nan"), float("inf")
 BAD_NUMBERS = [NAN, INF, -INF, 10**400, 10**30, -(10**30), "seven", "", None, [], {}, [1, 2, 3]]
 # nodes (by class) and their widgets whose values the prompts corrupt
@@ -52,17 +51,10 @@ BAD_NAMES = ["/etc/passwd", "../../etc/passwd", "..", "", "nope.safetensors", 5,
 
 
 def load_workflow() -> dict:
-    prompt = json.loads(WORKFLOW.read_text())
+    """The mask + paste-back example on the tiny weights, 1 step, 4 frames."""
+    prompt = tiny_prompt("puppet_master_mask_paste_back", steps=1)
     for node in prompt.values():
         inputs = node["inputs"]
-        if node["class_type"] == "PuppetMasterLoader":
-            inputs["unet_name"] = "tiny.safetensors"
-        if node["class_type"] == "PuppetMasterSVDEncoders":
-            inputs["svd_folder"] = "svd_tiny"
-        if node["class_type"] == "LoadImage":
-            inputs["image"] = "example.png"
-        if node["class_type"] == "PuppetMasterSampler":
-            inputs["steps"] = 1
         if isinstance(inputs.get("frames"), int):  # a widget (Draw Drags' "frames" is a link)
             inputs["frames"] = 4
         if "decode_chunk_size" in inputs:

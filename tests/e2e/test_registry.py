@@ -5,7 +5,6 @@ showing all of them."""
 
 import json
 import os
-import shutil
 import subprocess
 import urllib.request
 
@@ -95,12 +94,5 @@ def test_comfyuis_own_parser_reads_our_registry_metadata():
 def test_the_frontend_shows_help_pages_locales_and_templates(server):
     """tests/js/registry.test.mjs against this server: help page per node in the Info tab, Chinese names,
     the template browser with the thumbnails."""
-    node = shutil.which("node")
-    if node is None or not (REPO / "tests" / "js" / "node_modules" / "playwright-core").is_dir():
-        pytest.skip("needs node and playwright-core (npm ci --prefix tests/js)")
-    result = subprocess.run(
-        [node, "--test", str(REPO / "tests" / "js" / "registry.test.mjs")],
-        env={**os.environ, "COMFYUI_URL": server.url}, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert "# skipped 0" in result.stdout and "# pass 3" in result.stdout, result.stdout[-2000:]
+    output = server.run_browser_test("registry.test.mjs")
+    assert "# skipped 0" in output and "# pass 3" in output, output[-2000:]
