@@ -102,6 +102,27 @@ def svd_folder_path(name: str) -> Path:
     raise FileNotFoundError(f"{name} is not in models/diffusers: put the SVD img2vid diffusers folder there")
 
 
+def core_model_path(folder: str, name: str) -> str | None:
+    """Full path of `name` in one of ComfyUI's own model folders (e.g. diffusion_models), or None."""
+    comfy = _comfy()
+    if comfy is None or folder not in comfy[0].folder_names_and_paths:
+        return None
+    try:
+        _inside(Path(), name, folder)
+    except FileNotFoundError:
+        return None
+    return comfy[0].get_full_path(folder, name)
+
+
+def prompt_server() -> object | None:
+    """ComfyUI's running PromptServer, or None (unit tests, scripts)."""
+    try:
+        from server import PromptServer
+    except ImportError:
+        return None
+    return getattr(PromptServer, "instance", None)
+
+
 def torch_device() -> torch.device:
     comfy = _comfy()
     if comfy is not None:
