@@ -34,24 +34,25 @@ class AllToFirstAttnProcessor:
             raise ValueError("all-to-first attention is self-attention: it takes no context and no mask")
         if self.num_frames is None:
             raise RuntimeError("AllToFirstAttnProcessor.num_frames is unset: call it through PuppetMasterUNet")
-        rows, tokens, _ = hidden_states.shape
-        frames = self.num_frames
-        videos = rows // frames
-        heads = attn.heads
-
-        query = attn.to_q(hidden_states)
-        first_frames = hidden_states.view(videos, frames, tokens, -1)[:, 0]
-        key = attn.to_k(first_frames)
-        value = attn.to_v(first_frames)
-        head_dim = key.shape[-1] // heads
-
-        query = query.view(videos, frames * tokens, heads, head_dim).transpose(1, 2)
-        key = key.view(videos, tokens, heads, head_dim).transpose(1, 2)
-        value = value.view(videos, tokens, heads, head_dim).transpose(1, 2)
-        out = F.scaled_dot_product_attention(query, key, value)
-        out = out.transpose(1, 2).reshape(rows, tokens, heads * head_dim).to(query.dtype)
-        out = attn.to_out[0](out)
+        rows, tokens, channels = hidden_states.shape
+        videos = rows // self.num_frames
+        frames = hidden_states.view(videos, self.num_frames, tokens, channels)
+        out = multi_head_attention(attn, frames.flatten(1, 2), frames[:, 0])
+        out = out.reshape(rows, tokens, -1)
         return attn.to_out[1](out)
+
+
+def multi_head_attention(attn: Attention, queries: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+    """`attn`'s projections and heads without its output dropout: (G, N, C) query rows attend to (G, M, C)
+    context rows of the same group -> (G, N, C_out)."""
+
+    def heads(projected: torch.Tensor) -> torch.Tensor:
+        return projected.unflatten(-1, (attn.heads, -1)).transpose(1, 2)
+
+    out = F.scaled_dot_product_attention(
+        heads(attn.to_q(queries)), heads(attn.to_k(context)), heads(attn.to_v(context))
+    )
+    return attn.to_out[0](out.transpose(1, 2).flatten(2))
 
 
 def _is_plain_linear(layer: nn.Module) -> bool:
@@ -104,7 +105,7 @@ class ShortContextAttnProcessor:
         elif self._foldable(attn) and context_tokens * 2 < queries.shape[1]:
             out = self._folded(attn, queries, context)
         else:
-            out = self._unfolded(attn, queries, context)
+            out = multi_head_attention(attn, queries, context)
         out = attn.to_out[1](out)
         return out.expand(groups, queries.shape[1], out.shape[-1]).reshape(rows, tokens, -1)
 
@@ -129,14 +130,3 @@ class ShortContextAttnProcessor:
         out = torch.bmm(scores.flatten(2), values_to_output)
         bias = attn.to_out[0].bias
         return out if bias is None else out + bias
-
-    @staticmethod
-    def _unfolded(attn: Attention, queries: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        groups, heads = context.shape[0], attn.heads
-        query = attn.to_q(queries)
-        head_dim = query.shape[-1] // heads
-        query = query.view(groups, -1, heads, head_dim).transpose(1, 2)
-        key = attn.to_k(context).view(groups, -1, heads, head_dim).transpose(1, 2)
-        value = attn.to_v(context).view(groups, -1, heads, head_dim).transpose(1, 2)
-        out = F.scaled_dot_product_attention(query, key, value)
-        return attn.to_out[0](out.transpose(1, 2).flatten(2))
