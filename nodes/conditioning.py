@@ -16,6 +16,7 @@ import torch
 from puppet_master.drags import drag_tensor
 from puppet_master.encoders import SVDEncoders
 from puppet_master.image import object_crop
+from puppet_master.sampler_settings import NEGATIVES, check_negative
 from puppet_master.video import from_pil
 
 from .comfy_encoders import ComfyImageEmbedder, ComfyVideoAutoencoder
@@ -25,7 +26,6 @@ from .native_model import DRAGS_KEY
 from .types import DragSet
 
 DEFAULT_SIZE = 256
-NEGATIVES = ("official", "drags_only")
 LATENT_CHANNELS = 4
 LATENT_FACTOR = 8
 
@@ -87,8 +87,7 @@ def conditioning_values(
 ) -> tuple[list, list, dict]:
     """(positive, negative, LATENT) from the encoded frame: (1, 4, h, w) unscaled image latent, (1, 1, D) CLIP
     image embedding and (frames, K, 4) drags."""
-    if negative not in NEGATIVES:
-        raise ValueError(f"negative must be one of {', '.join(NEGATIVES)}, got {negative!r}")
+    check_negative(negative)
     image_latent, embedding, drags = (value.float().cpu() for value in (image_latent, embedding, drags))
     positive = [[embedding, {"concat_latent_image": image_latent, DRAGS_KEY: drags}]]
     if negative == "official":

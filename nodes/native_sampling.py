@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import torch
 
+from puppet_master.sampler_settings import SamplerSettings
+
 SAMPLER = "euler"
 SCHEDULER = "karras"
 
@@ -28,20 +30,19 @@ def with_per_frame_guidance(model, min_cfg: float):
     return patched
 
 
-def sample_official(
-    model, positive: list, negative: list, latent: dict, *, seed: int, steps: int, cfg: float, min_cfg: float
-) -> torch.Tensor:
-    """Denoise `latent` with ComfyUI's sampling (progress bar, previews, interrupt included): the samples in
-    ComfyUI's latent space (the VAE's, i.e. the model's latents / 0.18215)."""
+def sample_official(model, positive: list, negative: list, latent: dict, settings: SamplerSettings) -> torch.Tensor:
+    """Denoise `latent` with ComfyUI's sampling (progress bar, previews, interrupt included) and `settings`'
+    steps, guidance ramp and seed: the samples in ComfyUI's latent space (the VAE's, i.e. the model's
+    latents / 0.18215). The negative conditioning is already made (`settings.negative` chose it)."""
     import comfy.sample
     import comfy.utils
     import latent_preview
 
-    patched = with_per_frame_guidance(model, min_cfg)
+    patched = with_per_frame_guidance(model, settings.min_guidance)
     samples = latent["samples"]
-    noise = comfy.sample.prepare_noise(samples, seed)
-    callback = latent_preview.prepare_callback(patched, steps)
+    noise = comfy.sample.prepare_noise(samples, settings.seed)
+    callback = latent_preview.prepare_callback(patched, settings.steps)
     return comfy.sample.sample(
-        patched, noise, steps, cfg, SAMPLER, SCHEDULER, positive, negative, samples,
-        denoise=1.0, callback=callback, disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed,
+        patched, noise, settings.steps, settings.max_guidance, SAMPLER, SCHEDULER, positive, negative, samples,
+        denoise=1.0, callback=callback, disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=settings.seed,
     )  # fmt: skip

@@ -6,7 +6,8 @@ from __future__ import annotations
 import torch
 
 from puppet_master.encoders import SVDEncoders
-from puppet_master.sampling import check_guidance, require_finite
+from puppet_master.sampler_settings import SamplerSettings
+from puppet_master.sampling import require_finite
 
 from .checks import widget_problem
 from .comfy_encoders import LATENT_SCALE
@@ -105,16 +106,17 @@ class PuppetMasterSampler:
         clip_vision: object | None = None,
         vae: object | None = None,
     ) -> tuple[torch.Tensor]:
-        check_guidance(min_cfg, cfg)
+        settings = SamplerSettings(
+            steps=steps, min_guidance=min_cfg, max_guidance=cfg, seed=seed, negative=negative,
+            decode_chunk_size=decode_chunk_size,
+        )  # fmt: skip
         encoders = resolve_encoders(encoders, clip_vision, vae)
         if frames != drags.frames:
             raise ValueError(
                 f"frames is {frames} here but {drags.frames} on the Puppet-Master Drags node: the Drags node's frames "
                 "is the video length; set this one to the same value"
             )
-        positive, unconditional, latent = drag_conditioning(encoders, model_inputs(image, drags), negative)
-        samples = sample_official(
-            model, positive, unconditional, latent, seed=seed, steps=steps, cfg=cfg, min_cfg=min_cfg
-        )
-        video = encoders.vae.decode(samples.float() * LATENT_SCALE, decode_chunk_size)
+        positive, unconditional, latent = drag_conditioning(encoders, model_inputs(image, drags), settings.negative)
+        samples = sample_official(model, positive, unconditional, latent, settings)
+        video = encoders.vae.decode(samples.float() * LATENT_SCALE, settings.decode_chunk_size)
         return (require_finite(video, "decoded frames (from the VAE)").permute(0, 2, 3, 1).cpu(),)

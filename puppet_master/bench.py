@@ -22,6 +22,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from .model import PuppetMasterUNet
+from .sampler_settings import SamplerSettings
 from .sampling import initial_noise, sample
 from .selfcheck import tiny_unet_config
 
@@ -455,7 +456,7 @@ def _measure_variants(
             _configure(model, variant)
             generation[name] = _timed(
                 lambda cached=variant.cached_drags: sample(
-                    model, noise, *conditioning, steps=steps, reuse_drag_context=cached
+                    model, noise, *conditioning, SamplerSettings(steps=steps), reuse_drag_context=cached
                 ),
                 device,
             )

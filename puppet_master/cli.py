@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from .hub import SVD_PATTERNS, SVD_REPO
+from .sampler_settings import MAX_SEED, OFFICIAL_SETTINGS, SamplerSettings
 
 DTYPES = ("auto", "fp32", "fp16", "bf16")
 MAX_STEPS = 1000
@@ -48,6 +49,37 @@ def user_errors() -> tuple[type[Exception], ...]:
     return (CheckpointError, DragDocumentError, EncoderLoadError, FileNotFoundError, ValueError)
 
 
+def add_sampler_options(parser: argparse.ArgumentParser) -> None:
+    """--steps, --cfg, --min-cfg, --seed, --decode-chunk-size, --drags-only-negative (official defaults)."""
+    preset = OFFICIAL_SETTINGS
+    parser.add_argument("--steps", type=int, default=preset.steps, help="denoising steps")
+    parser.add_argument("--cfg", type=float, default=preset.max_guidance, help="guidance of the last frame (max)")
+    parser.add_argument("--min-cfg", type=float, default=preset.min_guidance, help="guidance of the first frame (min)")
+    parser.add_argument("--seed", type=int, default=preset.seed, help="noise seed")
+    parser.add_argument(
+        "--decode-chunk-size", type=int, default=preset.decode_chunk_size, help="frames per VAE decode (memory)"
+    )
+    parser.add_argument("--drags-only-negative", action="store_true", help="uncond keeps image and CLIP")
+
+
+def sampler_settings(args: argparse.Namespace) -> SamplerSettings:
+    """The settings of `add_sampler_options`' options; a bad one raises ValueError naming its flag."""
+    if not 1 <= args.steps <= MAX_STEPS:
+        raise ValueError(f"--steps must be from 1 to {MAX_STEPS} (official 50), got {args.steps}")
+    if args.decode_chunk_size < 1:
+        raise ValueError(f"--decode-chunk-size must be at least 1, got {args.decode_chunk_size}")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise ValueError(f"--seed must be from 0 to {MAX_SEED} (2**64 - 1), got {args.seed}")
+    return SamplerSettings(
+        steps=args.steps,
+        min_guidance=args.min_cfg,
+        max_guidance=args.cfg,
+        seed=args.seed,
+        negative="drags_only" if args.drags_only_negative else "official",
+        decode_chunk_size=args.decode_chunk_size,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m puppet_master", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -66,18 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--svd", default=SVD_REPO, help=SVD_HELP)
     generate.add_argument("--offline", action="store_true", help="never download: --svd must be a local folder")
     generate.add_argument("--out", required=True, help="output .mp4, .webp or .gif")
-    generate.add_argument("--steps", type=int, default=50, help="denoising steps")
-    generate.add_argument("--cfg", type=float, default=5.0, help="guidance of the last frame (max)")
-    generate.add_argument("--min-cfg", type=float, default=1.0, help="guidance of the first frame (min)")
-    generate.add_argument("--seed", type=int, default=0, help="noise seed")
+    add_sampler_options(generate)
     generate.add_argument("--frames", type=int, default=14, help="video length (the model was trained on 14)")
     generate.add_argument("--size", type=int, default=256, help="generated frame side in pixels (multiple of 8)")
     generate.add_argument("--scale", type=float, default=2.2, help="crop side relative to the object's box")
     generate.add_argument("--fps", type=float, default=7.0, help="frames per second of the written video")
-    generate.add_argument("--decode-chunk-size", type=int, default=14, help="frames per VAE decode (memory)")
     generate.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cuda, cuda:1, mps or cpu")
     generate.add_argument("--dtype", choices=DTYPES, default="auto", help="UNet weights (auto: fp16 on GPU)")
-    generate.add_argument("--drags-only-negative", action="store_true", help="uncond keeps image and CLIP")
     generate.add_argument("--crop-only", action="store_true", help="write the model's square crop, no paste-back")
     generate.add_argument("--draw-drags", action="store_true", help="draw the drag tracks on the output")
 
@@ -167,24 +194,17 @@ def parse_device(name: str):
     return device
 
 
-def _check_numbers(args: argparse.Namespace) -> None:
-    from .sampling import MAX_SEED, check_guidance
-
-    if not 1 <= args.steps <= MAX_STEPS:
-        raise ValueError(f"--steps must be from 1 to {MAX_STEPS} (official 50), got {args.steps}")
+def _check_numbers(args: argparse.Namespace) -> SamplerSettings:
+    """The numeric options of `generate` checked (named by their flags); the sampler settings they make."""
     if not 2 <= args.frames <= MAX_FRAMES:
         raise ValueError(f"--frames must be from 2 to {MAX_FRAMES} (the model was trained on 14), got {args.frames}")
     if args.size % 8 or not 64 <= args.size <= 1024:
         raise ValueError(f"--size must be a multiple of 8 from 64 to 1024 (official 256), got {args.size}")
-    if args.decode_chunk_size < 1:
-        raise ValueError(f"--decode-chunk-size must be at least 1, got {args.decode_chunk_size}")
-    if not 0 <= args.seed <= MAX_SEED:
-        raise ValueError(f"--seed must be from 0 to {MAX_SEED} (2**64 - 1), got {args.seed}")
-    check_guidance(args.min_cfg, args.cfg)
+    return sampler_settings(args)
 
 
 def _prepare(args: argparse.Namespace) -> tuple:
-    """Every input checked and read, no model loaded: (image, mask, document, device, svd source)."""
+    """Every input checked and read, no model loaded: (image, mask, document, device, svd source, settings)."""
     from .budget import weight_bytes
     from .drags import parse_drag_document
     from .encoders import check_svd_source
@@ -192,7 +212,7 @@ def _prepare(args: argparse.Namespace) -> tuple:
     from .loading import inspect_checkpoint, load_unet
     from .video import check_output
 
-    _check_numbers(args)
+    settings = _check_numbers(args)
     check_output(args.out, args.fps)
     image = load_image(args.image)
     mask = load_mask(args.mask) if args.mask else None
@@ -205,8 +225,8 @@ def _prepare(args: argparse.Namespace) -> tuple:
     svd = _svd_source(args.svd, args.offline)
     check_svd_source(svd)
     weights = weight_bytes(unet.num_parameters, device, torch_dtype(args.dtype))
-    check_memory(args.frames, args.size, unet.config, device, args.decode_chunk_size, weights)
-    return image, mask, document, device, svd
+    check_memory(args.frames, args.size, unet.config, device, settings.decode_chunk_size, weights)
+    return image, mask, document, device, svd, settings
 
 
 def check_memory(
@@ -233,28 +253,25 @@ def check_memory(
 
 
 def _generate(args: argparse.Namespace) -> None:
-    image, mask, document, device, svd = _prepare(args)
+    image, mask, document, device, svd, settings = _prepare(args)
+    from dataclasses import asdict
+
     from tqdm import tqdm
 
     from .pipeline import PuppetMasterPipeline
     from .video import draw_drags_on, save_video, to_pil
 
     pipeline = PuppetMasterPipeline.from_files(args.unet, svd, device=device, unet_dtype=torch_dtype(args.dtype))
-    with tqdm(total=args.steps, desc="denoising", unit="step") as bar:
+    with tqdm(total=settings.steps, desc="denoising", unit="step") as bar:
         result = pipeline(
             image,
             document,
             mask,
             frames=args.frames,
-            steps=args.steps,
-            min_guidance=args.min_cfg,
-            max_guidance=args.cfg,
-            seed=args.seed,
             crop_scale=args.scale,
             size=args.size,
-            negative="drags_only" if args.drags_only_negative else "official",
-            decode_chunk_size=args.decode_chunk_size,
             callback=lambda step, total, latents: bar.update(1),
+            **asdict(settings),
         )
     if args.crop_only:
         frames, tracks = (to_pil(result.frames[i : i + 1])[0] for i in range(args.frames)), result.tracks

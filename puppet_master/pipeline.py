@@ -15,7 +15,8 @@ from .encoders import SVDEncoders, VideoAutoencoder, load_svd_encoders
 from .image import CropTransform, object_crop, paste_back, paste_back_frames
 from .loading import load_unet
 from .model import PuppetMasterUNet
-from .sampling import Negative, StepCallback, initial_noise, require_finite, sample
+from .sampler_settings import OFFICIAL_SETTINGS, Negative, SamplerSettings
+from .sampling import StepCallback, initial_noise, require_finite, sample
 from .video import to_pil
 
 LATENT_FACTOR = 8
@@ -37,40 +38,27 @@ def sample_video(
     image_latent: torch.Tensor,
     image_embedding: torch.Tensor,
     drags: torch.Tensor,
+    settings: SamplerSettings = OFFICIAL_SETTINGS,
     *,
-    steps: int = 50,
-    min_guidance: float = 1.0,
-    max_guidance: float = 5.0,
-    seed: int = 0,
-    negative: Negative = "official",
-    decode_chunk_size: int = 14,
     callback: StepCallback | None = None,
 ) -> torch.Tensor:
     """Sample-then-decode, the one place the library does it (pipeline, training samples, evaluation):
-    the official noise for `seed`, the official sampler, the chunked decode.
+    the official noise for `settings.seed`, the official sampler, the decode in `settings.decode_chunk_size`
+    chunks.
 
     Args:
         image_latent: (1, 4, h, w) unscaled VAE posterior mean of the conditioning frame.
         image_embedding: (1, 1, D) CLIP image embedding.
         drags: (F, K, 4) model drags.
+        callback: see `puppet_master.sampling.sample`.
 
     Returns:
         (F, 8h, 8w, 3) frames in [0, 1] on the CPU.
     """
     frames, latent_size = drags.shape[0], tuple(image_latent.shape[-2:])
-    latents = sample(
-        unet,
-        initial_noise(seed, frames, latent_size),
-        image_latent,
-        image_embedding,
-        drags[None],
-        steps=steps,
-        min_guidance=min_guidance,
-        max_guidance=max_guidance,
-        negative=negative,
-        callback=callback,
-    )
-    decoded = vae.decode(latents[0], decode_chunk_size)
+    noise = initial_noise(settings.seed, frames, latent_size)
+    latents = sample(unet, noise, image_latent, image_embedding, drags[None], settings, callback=callback)
+    decoded = vae.decode(latents[0], settings.decode_chunk_size)
     return require_finite(decoded, "decoded frames (from the VAE)").permute(0, 2, 3, 1).cpu()
 
 
@@ -80,13 +68,8 @@ def generate_frames(
     encoders: SVDEncoders,
     pixels: torch.Tensor,
     drags: torch.Tensor,
+    settings: SamplerSettings = OFFICIAL_SETTINGS,
     *,
-    steps: int = 50,
-    min_guidance: float = 1.0,
-    max_guidance: float = 5.0,
-    seed: int = 0,
-    negative: Negative = "official",
-    decode_chunk_size: int = 14,
     callback: StepCallback | None = None,
 ) -> torch.Tensor:
     """The model's part of a generation: an already cropped (1, 3, S, S) frame in [0, 1] and (F, K, 4)
@@ -101,20 +84,8 @@ def generate_frames(
         )
     image_latent = encoders.vae.encode(pixels)
     image_embedding = encoders.image_encoder.embed(pixels)
-    return sample_video(
-        unet if isinstance(unet, torch.nn.Module) else unet(),
-        encoders.vae,
-        image_latent,
-        image_embedding,
-        drags,
-        steps=steps,
-        min_guidance=min_guidance,
-        max_guidance=max_guidance,
-        seed=seed,
-        negative=negative,
-        decode_chunk_size=decode_chunk_size,
-        callback=callback,
-    )
+    unet = unet if isinstance(unet, torch.nn.Module) else unet()
+    return sample_video(unet, encoders.vae, image_latent, image_embedding, drags, settings, callback=callback)
 
 
 @dataclass(frozen=True)
@@ -179,14 +150,14 @@ class PuppetMasterPipeline:
         mask: Image.Image | np.ndarray | None = None,
         *,
         frames: int = 14,
-        steps: int = 50,
-        min_guidance: float = 1.0,
-        max_guidance: float = 5.0,
-        seed: int = 0,
+        steps: int = OFFICIAL_SETTINGS.steps,
+        min_guidance: float = OFFICIAL_SETTINGS.min_guidance,
+        max_guidance: float = OFFICIAL_SETTINGS.max_guidance,
+        seed: int = OFFICIAL_SETTINGS.seed,
         crop_scale: float = 2.2,
         size: int = 256,
-        negative: Negative = "official",
-        decode_chunk_size: int = 14,
+        negative: Negative = OFFICIAL_SETTINGS.negative,
+        decode_chunk_size: int = OFFICIAL_SETTINGS.decode_chunk_size,
         callback: StepCallback | None = None,
     ) -> GenerationResult:
         """Generate a video of the dragged parts moving.
@@ -197,16 +168,17 @@ class PuppetMasterPipeline:
             mask: optional object mask; with a mask or alpha the object is cropped as the official demo
                 does, otherwise the image is padded to a square.
             frames: video length (the released model was trained on 14).
-            steps, min_guidance, max_guidance, negative, callback: see `puppet_master.sampling.sample`.
-            seed: gives the same initial noise as the official demo.
+            steps, min_guidance, max_guidance, seed, negative, decode_chunk_size: the sampler settings, see
+                `puppet_master.sampler_settings.SamplerSettings` (checked before any work starts).
             crop_scale: square side relative to the object's bounding box (official 2.2).
             size: side of the generated frames in pixels, a multiple of 8 (official 256).
-            decode_chunk_size: frames decoded per VAE call; lower it to save memory.
+            callback: see `puppet_master.sampling.sample`.
         """
+        settings = SamplerSettings(steps, min_guidance, max_guidance, seed, negative, decode_chunk_size)
         if size % LATENT_FACTOR:
             raise ValueError(f"size must be a multiple of {LATENT_FACTOR}, got {size}")
-        if frames < 2 or decode_chunk_size < 1:
-            raise ValueError(f"frames must be >= 2 and decode_chunk_size >= 1, got {frames} and {decode_chunk_size}")
+        if frames < 2:
+            raise ValueError(f"frames must be >= 2, got {frames}")
         if isinstance(drags, DragDocument):
             document = drags.fitted_to(*image.size)
         else:
@@ -215,17 +187,5 @@ class PuppetMasterPipeline:
         tracks = crop.to_crop(document.tracks(frames))
         model_drags = drag_tensor(tracks, size, size)
         pixels = torch.from_numpy(np.asarray(cropped, dtype=np.float32) / 255).permute(2, 0, 1)[None]
-        video = generate_frames(
-            self.unet,
-            self.encoders,
-            pixels,
-            model_drags,
-            steps=steps,
-            min_guidance=min_guidance,
-            max_guidance=max_guidance,
-            seed=seed,
-            negative=negative,
-            decode_chunk_size=decode_chunk_size,
-            callback=callback,
-        )
+        video = generate_frames(self.unet, self.encoders, pixels, model_drags, settings, callback=callback)
         return GenerationResult(frames=video, crop=crop, tracks=tracks, drags=model_drags)

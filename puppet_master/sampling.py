@@ -7,20 +7,16 @@ device before the loop starts, so the loop itself never waits on the device.
 from __future__ import annotations
 
 import json
-import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Literal
 
 import torch
 
 from .model import PuppetMasterUNet
-from .values import finite_number, short
+from .sampler_settings import OFFICIAL_SETTINGS, OFFICIAL_STEPS, SamplerSettings, check_count, check_seed
 
-Negative = Literal["official", "drags_only"]
-MAX_SEED = 2**64 - 1
 StepCallback = Callable[[int, int, torch.Tensor], "bool | None"]
 
 
@@ -30,15 +26,6 @@ class GenerationCancelled(RuntimeError):
 
 class NonFiniteOutputError(ValueError):
     """The generation produced NaN or infinite values; the message names the inputs that can cause it."""
-
-
-def check_guidance(min_guidance: float, max_guidance: float) -> None:
-    """Both guidance scales finite numbers (NaN would silently turn guidance off, inf gives a black video)."""
-    for name, value in (("cfg (max_guidance)", max_guidance), ("min_cfg (min_guidance)", min_guidance)):
-        if finite_number(value) is None:
-            raise ValueError(f"{name} must be a finite number (official 5.0 and 1.0), got {short(value)}")
-        if not -100 <= value <= 100:
-            raise ValueError(f"{name} must be between -100 and 100 (official 5.0 and 1.0), got {short(value)}")
 
 
 def require_finite(values: torch.Tensor, what: str) -> torch.Tensor:
@@ -70,8 +57,7 @@ def karras_schedule(steps: int) -> Schedule:
     """The exact schedule diffusers' EulerDiscreteScheduler gives SVD img2vid for `steps` steps."""
     from diffusers import EulerDiscreteScheduler
 
-    if steps < 1:
-        raise ValueError(f"steps must be at least 1, got {steps}")
+    check_count("steps", steps, OFFICIAL_STEPS)
     scheduler = EulerDiscreteScheduler.from_config(scheduler_config())
     scheduler.set_timesteps(steps)
     return Schedule(scheduler.sigmas.float(), scheduler.timesteps.float(), float(scheduler.init_noise_sigma))
@@ -80,8 +66,7 @@ def karras_schedule(steps: int) -> Schedule:
 def initial_noise(seed: int, frames: int, latent_size: tuple[int, int]) -> torch.Tensor:
     """The official demo's noise for `seed` (torch.manual_seed(seed); torch.randn((1, F, 4, h, w)) on CPU),
     drawn from a private generator so the global RNG is left alone."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"seed must be a whole number from 0 to {MAX_SEED} (2**64 - 1), got {seed!r}")
+    check_seed(seed)
     generator = torch.Generator().manual_seed(int(seed))
     return torch.randn((1, frames, 4, *latent_size), generator=generator)
 
@@ -97,11 +82,8 @@ def sample(
     image_latents: torch.Tensor,
     image_embedding: torch.Tensor,
     drags: torch.Tensor,
+    settings: SamplerSettings = OFFICIAL_SETTINGS,
     *,
-    steps: int = 50,
-    min_guidance: float = 1.0,
-    max_guidance: float = 5.0,
-    negative: Negative = "official",
     callback: StepCallback | None = None,
     reuse_drag_context: bool = True,
 ) -> torch.Tensor:
@@ -112,10 +94,8 @@ def sample(
         image_latents: (1, 4, h, w) unscaled VAE posterior mean of the conditioning frame.
         image_embedding: (1, 1, D) CLIP image embedding.
         drags: (1, F, K, 4) model drags.
-        steps: Euler steps.
-        min_guidance, max_guidance: per-frame guidance ramp; no guidance batch when max_guidance <= 1.
-        negative: 'official' zeroes image latent, CLIP embedding and drags in the unconditional half
-            (the released demo); 'drags_only' zeroes only the drags (the training-time dropout).
+        settings: steps, the per-frame guidance ramp and the negative (the seed and decode chunk are the
+            callers'); no guidance batch when max_guidance <= 1.
         callback: called after every step with (step_index, steps, latents); returning False stops
             sampling with `GenerationCancelled`.
         reuse_drag_context: prepare the drag-only work once (default). False recomputes it in every
@@ -124,9 +104,7 @@ def sample(
     Returns:
         (1, F, 4, h, w) float32 latents.
     """
-    if negative not in ("official", "drags_only"):
-        raise ValueError(f"negative must be 'official' or 'drags_only', got {negative!r}")
-    check_guidance(min_guidance, max_guidance)
+    steps = settings.steps
     parameter = next(unet.parameters())
     device, dtype = parameter.device, parameter.dtype
     frames, latent_size = noise.shape[1], tuple(noise.shape[-2:])
@@ -134,18 +112,18 @@ def sample(
     sigmas = schedule.sigmas.tolist()
     timesteps = schedule.timesteps.to(device)
 
-    guided = max_guidance > 1
+    guided = settings.max_guidance > 1
     image_latents = image_latents.to(device=device, dtype=dtype)
     image_embedding = image_embedding.to(device=device, dtype=dtype)
     drags = drags.to(device=device, dtype=torch.float32)
     if guided:
-        keep_image = negative == "drags_only"
+        keep_image = settings.negative == "drags_only"
         image_latents = torch.cat([image_latents, image_latents if keep_image else torch.zeros_like(image_latents)])
         image_embedding = torch.cat(
             [image_embedding, image_embedding if keep_image else torch.zeros_like(image_embedding)]
         )
         drags = torch.cat([drags, torch.zeros_like(drags)])
-        scales = guidance_scales(min_guidance, max_guidance, frames).to(device)
+        scales = guidance_scales(settings.min_guidance, settings.max_guidance, frames).to(device)
     drag_inputs = {"drag_context": unet.prepare_drags(drags, latent_size)} if reuse_drag_context else {"drags": drags}
 
     latents = noise.to(device=device, dtype=torch.float32) * schedule.init_noise_sigma

@@ -14,6 +14,7 @@ from nodes.crop_nodes import PuppetMasterPrepareImage
 from nodes.drag_nodes import PuppetMasterDrags
 from nodes.sampler import PuppetMasterSampler
 from puppet_master.loading import CheckpointError, inspect_checkpoint, load_unet, read_safetensors, save_unet
+from puppet_master.sampler_settings import SamplerSettings
 from puppet_master.sampling import NonFiniteOutputError, initial_noise, require_finite, sample
 
 
@@ -93,13 +94,31 @@ def test_non_finite_guidance_is_refused_not_silently_unguided(tiny_unet, cfg, mi
     noise = initial_noise(0, 4, (8, 8))
     with pytest.raises(ValueError, match=f"^{message} .*must be a finite number"):
         sample(tiny_unet, noise, torch.zeros(1, 4, 8, 8), torch.zeros(1, 1, 32), torch.zeros(1, 4, 5, 4),
-               steps=1, min_guidance=min_cfg, max_guidance=cfg)  # fmt: skip
+               SamplerSettings(steps=1, min_guidance=min_cfg, max_guidance=cfg))  # fmt: skip
 
 
 def test_non_finite_results_are_an_error_naming_the_causes():
     with pytest.raises(NonFiniteOutputError, match="denoised latents contain NaN .* weights .* cfg/min_cfg"):
         require_finite(torch.tensor([1.0, math.nan]), "denoised latents")
     assert require_finite(torch.ones(3), "x").sum() == 3
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("steps", 0, r"steps must be a whole number of at least 1 \(official 50\), got 0"),
+        ("steps", 2.5, "steps must be a whole number"),
+        ("steps", True, "steps must be a whole number"),
+        ("decode_chunk_size", 0, r"decode_chunk_size must be a whole number of at least 1 \(official 14\)"),
+        ("seed", -1, "seed must be a whole number from 0 to 18446744073709551615"),
+        ("negative", "none", "negative must be one of official, drags_only, got 'none'"),
+        ("max_guidance", math.inf, r"cfg \(max_guidance\) must be a finite number"),
+        ("min_guidance", 500.0, r"min_cfg \(min_guidance\) must be between -100 and 100"),
+    ],
+)
+def test_bad_sampler_settings_are_refused_when_made_naming_the_field(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        SamplerSettings(**{field: value})
 
 
 @pytest.mark.parametrize("seed", [2**70, -1, 1.5, True])

@@ -13,8 +13,9 @@ from safetensors.torch import save_file
 from puppet_master.encoders import load_svd_encoders
 from puppet_master.loading import load_unet, save_unet
 from puppet_master.model import PuppetMasterUNet
+from puppet_master.sampler_settings import SamplerSettings
 from puppet_master.selfcheck import tiny_unet_config
-from support import SHARED, random_drags
+from support import REPO, SHARED, random_drags
 from training.evaluation.clips import load_clips
 from training.evaluation.fvd import I3DFeatures
 from training.evaluation.lpips import CONVOLUTIONS, LPIPS
@@ -193,7 +194,7 @@ def test_evaluation_writes_tables_and_side_by_side_videos(eval_unet, tiny_svd_fo
         load_svd_encoders(tiny_svd_folder).vae,
         tmp_path / "out",
         LucasKanadeTracker(iterations=3),
-        steps=1,
+        SamplerSettings(steps=1),
         lpips=LPIPS.from_files(*lpips_files),
         i3d=I3DFeatures(tmp_path / "i3d.pt"),
     )
@@ -210,3 +211,20 @@ def test_evaluation_writes_tables_and_side_by_side_videos(eval_unet, tiny_svd_fo
     with av.open(str(tmp_path / "out" / "clips" / "00000.mp4")) as container:
         frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
     assert len(frames) == 14 and frames[0].shape == (256, 768, 3)
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [(["--cfg", "nan"], r"cfg (max_guidance) must be a finite number"), (["--steps", "0"], "--steps must be from 1")],
+)
+def test_the_evaluation_command_checks_its_sampler_options_as_generate_does(tmp_path, option, message):
+    import subprocess
+    import sys
+
+    missing = str(tmp_path / "missing")
+    command = ["--data", missing, "--unet", missing, "--svd", missing, "--out", str(tmp_path / "out"), *option]
+    result = subprocess.run(
+        [sys.executable, "-m", "training.evaluation", *command], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"error: {message}" in result.stderr

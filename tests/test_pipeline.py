@@ -8,6 +8,7 @@ import torch
 from puppet_master.drags import DragDocumentError
 from puppet_master.encoders import EncoderLoadError, SVDEncoders, load_svd_encoders
 from puppet_master.pipeline import PuppetMasterPipeline, generate_frames
+from puppet_master.sampler_settings import SamplerSettings
 from puppet_master.sampling import GenerationCancelled
 from puppet_master.selfcheck import demo_image
 
@@ -62,6 +63,10 @@ def test_bad_generation_inputs_are_clear_errors(pipeline):
     outside = {**DRAGS, "drags": [{"points": [[45, 25], [45, 95]]}]}
     with pytest.raises(DragDocumentError, match="drag 1 point 2 .* outside the 96x80 image"):
         pipeline(image, outside, mask, size=64)
+    with pytest.raises(ValueError, match=r"decode_chunk_size must be a whole number of at least 1 \(official 14\)"):
+        pipeline(image, DRAGS, mask, size=64, decode_chunk_size=0)
+    with pytest.raises(ValueError, match="negative must be one of official, drags_only"):
+        pipeline(image, DRAGS, mask, size=64, negative="none")
 
 
 def test_missing_or_incomplete_svd_folders_say_which_files_go_where(tmp_path, tiny_svd_folder, monkeypatch):
@@ -99,6 +104,7 @@ def test_a_unet_function_is_called_after_the_encoders(pipeline):
         events.append("unet")
         return pipeline.unet
 
-    frames = generate_frames(ready_unet, encoders, pixels, drags, steps=2)
+    two_steps = SamplerSettings(steps=2)
+    frames = generate_frames(ready_unet, encoders, pixels, drags, two_steps)
     assert events == ["vae.encode", "clip.embed", "unet", "vae.decode"]
-    assert torch.equal(frames, generate_frames(pipeline.unet, pipeline.encoders, pixels, drags, steps=2))
+    assert torch.equal(frames, generate_frames(pipeline.unet, pipeline.encoders, pixels, drags, two_steps))

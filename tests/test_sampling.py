@@ -6,6 +6,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from puppet_master.sampler_settings import SamplerSettings
 from puppet_master.sampling import GenerationCancelled, guidance_scales, initial_noise, karras_schedule, sample
 from support import counting_drag_embedding_calls, random_drags, shared_path
 
@@ -53,8 +54,7 @@ def test_sampling_reproduces_the_official_loop(official_tiny_unet, sampling_io, 
             sampling_io["cond_latent"],
             sampling_io["cond_embedding"],
             sampling_io["drags"],
-            steps=steps,
-            max_guidance=max_guidance,
+            SamplerSettings(steps=steps, max_guidance=max_guidance),
         )
     expected = sampling_io[f"final_latents_{run}"]
     assert ((latents - expected).norm() / expected.norm()).item() < 1e-4
@@ -74,27 +74,27 @@ def tiny_inputs(frames=4, size=8):
 @torch.no_grad()
 def test_callback_sees_every_step_and_can_stop_cleanly(tiny_unet):
     seen = []
-    sample(tiny_unet, *tiny_inputs(), steps=3, callback=lambda i, n, latents: seen.append((i, n, latents.shape)))
+    sample(tiny_unet, *tiny_inputs(), SamplerSettings(steps=3), callback=lambda i, n, x: seen.append((i, n, x.shape)))
     assert seen == [(0, 3, (1, 4, 4, 8, 8)), (1, 3, (1, 4, 4, 8, 8)), (2, 3, (1, 4, 4, 8, 8))]
     stops = []
     with pytest.raises(GenerationCancelled, match="after step 2 of 5"):
-        sample(tiny_unet, *tiny_inputs(), steps=5, callback=lambda i, n, latents: stops.append(i) or i < 1)
+        sample(tiny_unet, *tiny_inputs(), SamplerSettings(steps=5), callback=lambda i, n, _: stops.append(i) or i < 1)
     assert stops == [0, 1]
 
 
 @torch.no_grad()
 def test_drag_work_is_done_once_per_generation(tiny_unet):
     with counting_drag_embedding_calls(tiny_unet) as calls:
-        sample(tiny_unet, *tiny_inputs(), steps=4)
+        sample(tiny_unet, *tiny_inputs(), SamplerSettings(steps=4))
     assert len(calls) == 15
 
 
 @torch.no_grad()
 def test_reference_path_without_the_drag_cache_gives_the_same_latents(tiny_unet):
     inputs = tiny_inputs()
-    cached = sample(tiny_unet, *inputs, steps=2)
+    cached = sample(tiny_unet, *inputs, SamplerSettings(steps=2))
     with counting_drag_embedding_calls(tiny_unet) as calls:
-        uncached = sample(tiny_unet, *inputs, steps=2, reuse_drag_context=False)
+        uncached = sample(tiny_unet, *inputs, SamplerSettings(steps=2), reuse_drag_context=False)
     assert torch.equal(cached, uncached)
     assert len(calls) == 2 * 15
 
@@ -102,13 +102,14 @@ def test_reference_path_without_the_drag_cache_gives_the_same_latents(tiny_unet)
 @torch.no_grad()
 def test_drags_only_negative_keeps_image_and_clip_in_the_unconditional_half(tiny_unet):
     inputs = tiny_inputs()
-    official = sample(tiny_unet, *inputs, steps=2)
-    drags_only = sample(tiny_unet, *inputs, steps=2, negative="drags_only")
+    official = sample(tiny_unet, *inputs, SamplerSettings(steps=2))
+    drags_only = sample(tiny_unet, *inputs, SamplerSettings(steps=2, negative="drags_only"))
     assert not torch.allclose(official, drags_only)
-    unguided = sample(tiny_unet, *inputs, steps=2, max_guidance=1.0)
-    assert torch.allclose(sample(tiny_unet, *inputs, steps=2, min_guidance=1.0, max_guidance=1.0), unguided)
+    unguided = sample(tiny_unet, *inputs, SamplerSettings(steps=2, max_guidance=1.0))
+    flat = SamplerSettings(steps=2, min_guidance=1.0, max_guidance=1.0)
+    assert torch.allclose(sample(tiny_unet, *inputs, flat), unguided)
     with pytest.raises(ValueError, match="negative must be"):
-        sample(tiny_unet, *inputs, steps=2, negative="none")
+        sample(tiny_unet, *inputs, SamplerSettings(steps=2, negative="none"))
 
 
 def test_guidance_ramps_per_frame():

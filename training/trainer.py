@@ -20,6 +20,7 @@ from accelerate import Accelerator
 from puppet_master.loading import load_unet, save_unet, unet_from_svd
 from puppet_master.model import PuppetMasterUNet
 from puppet_master.pipeline import sample_video
+from puppet_master.sampler_settings import SamplerSettings
 
 from .dataset import DEFAULT_MIXTURE, ClipDataset, MixtureSampler
 from .ema import EMA
@@ -212,10 +213,9 @@ class Trainer:
                 example.cond_latent[None],
                 example.embedding[None],
                 example.drags,
-                steps=self.config.sample_steps,
-                max_guidance=1.0,
-                seed=self.config.seed,
-                decode_chunk_size=frames,
+                SamplerSettings(
+                    steps=self.config.sample_steps, max_guidance=1.0, seed=self.config.seed, decode_chunk_size=frames
+                ),
             )
             model.train()
         present = (example.drags != 0).any(-1).any(0)

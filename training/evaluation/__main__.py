@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from puppet_master.cli import add_sampler_options, sampler_settings
 from puppet_master.encoders import load_svd_encoders
 from puppet_master.loading import load_unet
 from puppet_master.pipeline import default_device
@@ -25,10 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--unet", required=True, help="Puppet-Master UNet weights")
     parser.add_argument("--svd", required=True, help="SVD img2vid diffusers folder (its VAE decodes both videos)")
     parser.add_argument("--out", required=True, help="output folder: results.csv, results.md, clips/*.mp4")
-    parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--cfg", type=float, default=5.0)
-    parser.add_argument("--min-cfg", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=0)
+    add_sampler_options(parser)
     parser.add_argument("--limit", type=int, help="only the first N clips")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--alexnet", help="AlexNet weights (torchvision layout) for LPIPS")
@@ -46,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     device = default_device() if args.device == "auto" else torch.device(args.device)
     try:
+        settings = sampler_settings(args)
         clips = load_clips(args.data, args.limit)
         unet = load_unet(args.unet, device=device)
         vae = load_svd_encoders(args.svd, device=device).vae
@@ -64,10 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         vae,
         args.out,
         tracker,
-        steps=args.steps,
-        min_guidance=args.min_cfg,
-        max_guidance=args.cfg,
-        seed=args.seed,
+        settings,
         lpips=lpips,
         i3d=i3d,
     )

@@ -16,6 +16,7 @@ import torch
 from puppet_master.encoders import VideoAutoencoder
 from puppet_master.model import PuppetMasterUNet
 from puppet_master.pipeline import sample_video
+from puppet_master.sampler_settings import OFFICIAL_SETTINGS, SamplerSettings
 from puppet_master.video import draw_drags, save_video
 
 from .clips import DragAMoveClip
@@ -93,34 +94,20 @@ def evaluate(
     vae: VideoAutoencoder,
     out_dir: str | Path,
     tracker: PointTracker,
+    settings: SamplerSettings = OFFICIAL_SETTINGS,
     *,
-    steps: int = 50,
-    min_guidance: float = 1.0,
-    max_guidance: float = 5.0,
-    seed: int = 0,
     lpips: LPIPS | None = None,
     i3d: I3DFeatures | None = None,
-    decode_chunk_size: int = 14,
     fps: float = 7.0,
 ) -> EvaluationReport:
-    """Score `clips`; writes results.csv, results.md and clips/<name>.mp4 (input with drags | generated | truth)."""
+    """Score `clips` generated with `settings`; writes results.csv, results.md and clips/<name>.mp4 (input with
+    drags | generated | truth). The ground truth is decoded in `settings.decode_chunk_size` chunks too."""
     out_dir = Path(out_dir)
     (out_dir / "clips").mkdir(parents=True, exist_ok=True)
     scores, generated_features, reference_features = [], [], []
     for clip in clips:
-        generated = sample_video(
-            unet,
-            vae,
-            clip.cond_latent[None],
-            clip.embedding.view(1, 1, -1),
-            clip.drags,
-            steps=steps,
-            min_guidance=min_guidance,
-            max_guidance=max_guidance,
-            seed=seed,
-            decode_chunk_size=decode_chunk_size,
-        )
-        reference = vae.decode(clip.latents, decode_chunk_size).permute(0, 2, 3, 1).cpu()
+        generated = sample_video(unet, vae, clip.cond_latent[None], clip.embedding.view(1, 1, -1), clip.drags, settings)
+        reference = vae.decode(clip.latents, settings.decode_chunk_size).permute(0, 2, 3, 1).cpu()
         size = reference.shape[2]
         tracks = drag_tracks(clip.drags, size)
         origins = tracks[:, 0]
@@ -144,8 +131,13 @@ def evaluate(
     fvd = None
     if i3d is not None:
         fvd = frechet_distance(torch.stack(generated_features), torch.stack(reference_features))
-    settings = {"steps": steps, "guidance": f"{min_guidance}->{max_guidance}", "seed": seed, "clips": len(clips)}
-    report = EvaluationReport(clips=scores, fvd=fvd, settings=settings)
+    shown = {
+        "steps": settings.steps,
+        "guidance": f"{settings.min_guidance}->{settings.max_guidance}",
+        "seed": settings.seed,
+        "clips": len(clips),
+    }
+    report = EvaluationReport(clips=scores, fvd=fvd, settings=shown)
     report.write_csv(out_dir / "results.csv")
     report.write_markdown(out_dir / "results.md")
     return report
