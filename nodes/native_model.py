@@ -38,7 +38,20 @@ def _diffusion_model(
     *, device: torch.device | None = None, operations=None, dtype: torch.dtype | None = None, **config
 ) -> FrameBatchUNet:
     """What `BaseModel` calls to build its `diffusion_model`: our UNet with ComfyUI's weight layers."""
-    return build_unet(config, operations, device=device, dtype=dtype, cls=FrameBatchUNet)
+    unet = build_unet(config, operations, device=device, dtype=dtype, cls=FrameBatchUNet)
+    unet.fold_cross_attention_over(_computes_with_stored_weights)
+    return unet
+
+
+def _computes_with_stored_weights(layer: torch.nn.Module) -> bool:
+    """A comfy.ops Linear whose forward is plain `nn.Linear` now: no cast-on-use (other dtype or device, fp8,
+    low-VRAM offload) and no weight/bias patch (LoRA applied on the fly)."""
+    return (
+        isinstance(layer, torch.nn.Linear)
+        and not getattr(layer, "comfy_cast_weights", False)
+        and not getattr(layer, "weight_function", None)
+        and not getattr(layer, "bias_function", None)
+    )
 
 
 @cache

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from diffusers.models.attention_processor import Attention
@@ -55,7 +57,7 @@ def multi_head_attention(attn: Attention, queries: torch.Tensor, context: torch.
     return attn.to_out[0](out.transpose(1, 2).flatten(2))
 
 
-def _is_plain_linear(layer: nn.Module) -> bool:
+def is_plain_linear(layer: nn.Module) -> bool:
     """True for a torch.nn.Linear whose weight can be read directly (not a host's cast-on-use subclass)."""
     return type(layer) is nn.Linear
 
@@ -73,12 +75,16 @@ class ShortContextAttnProcessor:
     `rows_per_context` says how many consecutive input rows share one context row-block: 1 for the
     spatial blocks (one context per frame); for the temporal blocks the owning model sets
     `temporal_videos`, and the (videos * h * w) rows of one video share the first frame's context.
-    Layers that are not plain `nn.Linear` (a host's cast-on-use layers) take the unfolded path.
+    Folding reads the layers' weights directly, so it needs layers that compute with their stored weights as
+    they are: `readable` says which (default: plain `nn.Linear`); others (a host's cast-on-use or patched layers)
+    take the unfolded path. A host whose layers are plain when they hold their weights uncast sets its own
+    (ComfyUI: nodes/native_model.py).
     """
 
     def __init__(self, temporal: bool = False) -> None:
         self.temporal = temporal
         self.temporal_videos: int | None = None
+        self.readable: Callable[[nn.Module], bool] = is_plain_linear
 
     def __call__(
         self,
@@ -102,7 +108,7 @@ class ShortContextAttnProcessor:
         context_tokens = context.shape[1]
         if context_tokens == 1:
             out = attn.to_out[0](attn.to_v(context))
-        elif self._foldable(attn) and context_tokens * 2 < queries.shape[1]:
+        elif self._foldable(attn, self.readable) and context_tokens * 2 < queries.shape[1]:
             out = self._folded(attn, queries, context)
         else:
             out = multi_head_attention(attn, queries, context)
@@ -110,9 +116,9 @@ class ShortContextAttnProcessor:
         return out.expand(groups, queries.shape[1], out.shape[-1]).reshape(rows, tokens, -1)
 
     @staticmethod
-    def _foldable(attn: Attention) -> bool:
+    def _foldable(attn: Attention, readable: Callable[[nn.Module], bool]) -> bool:
         layers = (attn.to_q, attn.to_k, attn.to_v, attn.to_out[0])
-        return all(_is_plain_linear(layer) for layer in layers) and attn.to_q.bias is None
+        return all(readable(layer) for layer in layers) and attn.to_q.bias is None
 
     @staticmethod
     def _folded(attn: Attention, queries: torch.Tensor, context: torch.Tensor) -> torch.Tensor:

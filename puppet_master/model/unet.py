@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -193,6 +193,12 @@ class PuppetMasterUNet(ModelMixin, AttentionMixin, ConfigMixin):
             temporal = ".temporal_transformer_blocks." in name
             folded = self._temporal_cross if temporal else self._spatial_cross
             attention.set_processor(folded if enabled else AttnProcessor2_0())
+
+    def fold_cross_attention_over(self, readable: Callable[[nn.Module], bool]) -> None:
+        """Which linear layers the folded cross-attention may read weights from directly (default: plain
+        `nn.Linear`); a host with cast-on-use layers passes a test for "holds its weights uncast, unpatched"."""
+        for processor in (self._spatial_cross, self._temporal_cross):
+            processor.readable = readable
 
     def use_channels_last(self, enabled: bool = True) -> None:
         """Store every 2-D convolution weight channels-last (NHWC, oneDNN's and cuDNN's native layout), so the

@@ -114,11 +114,14 @@ def module_tree(pack, checkpoint: Path) -> dict:
             elif own:
                 other.add(f"{type(module).__name__}:{','.join(own)}")
         weights = [m.weight.dtype for m in model.model.diffusion_model.modules() if hasattr(m, "comfy_cast_weights")]
+        cross = model.model.diffusion_model.cross_attentions().values()
+        folded = [attn.processor._foldable(attn, attn.processor.readable) for attn in cross]
         report[weight_dtype] = {
             "weight_bearing_modules": weighted,
             "not_comfy_cast": not_cast,
             "other_parameters": sorted(other),
             "weight_dtypes": sorted({str(dtype) for dtype in weights}),
+            "cross_attentions_folded": f"{sum(folded)} of {len(folded)}",
             "manual_cast_dtype": str(model.model.manual_cast_dtype),
             "patcher": f"{type(model).__module__}.{type(model).__name__}",
             "model_type": model.model.model_type.name,

@@ -62,6 +62,9 @@ def test_every_weight_layer_is_a_comfy_cast_layer(native_report):
         assert tree["model_type"] == "V_PREDICTION_EDM"
         assert tree["sigma_range"] == pytest.approx([0.002, 700.0], rel=1e-6)
     assert native_report["module_tree"]["fp32"]["weight_dtypes"] == ["torch.float32"]
+    # comfy layers holding their weights uncast take the library's folded cross-attention; cast-on-use ones do not
+    assert native_report["module_tree"]["fp32"]["cross_attentions_folded"] == "32 of 32"
+    assert native_report["module_tree"]["fp8_e4m3fn"]["cross_attentions_folded"] == "0 of 32"
     fp8 = native_report["module_tree"]["fp8_e4m3fn"]
     assert fp8["weight_dtypes"] == ["torch.float8_e4m3fn"] and fp8["manual_cast_dtype"] == "torch.float32"
 
