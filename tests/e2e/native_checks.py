@@ -161,6 +161,43 @@ def drag_work_counts(pack, checkpoint: Path) -> dict:
     return counts
 
 
+def torch_compile(pack, checkpoint: Path) -> dict:
+    """TorchCompileModel's own wrapper (core's set_torch_compile_wrapper) around the native model, traced by
+    dynamo with the "eager" backend: the graphs, graph breaks and recompiles any backend would get, without
+    inductor's C++ build (minutes per graph on a small CPU; the inductor run is measured in the README)."""
+    import torch
+    from comfy_api.torch_helpers import set_torch_compile_wrapper
+    from safetensors.torch import load_file
+    from torch._dynamo.utils import counters
+
+    core_nodes = importlib.import_module("nodes")
+    io = load_file(SHARED / "fixtures" / "tiny_sampling_io.safetensors")
+    model = pack.nodes.native_model.load_native_model(checkpoint, "fp32")
+    compiled = model.clone(disable_dynamic=True)
+    set_torch_compile_wrapper(model=compiled, backend="eager")
+    positive, negative, latent = pack.nodes.conditioning.conditioning_values(
+        io["cond_latent"], io["cond_embedding"], io["drags"][0], "official"
+    )
+    torch._dynamo.reset()
+    counters.clear()
+    runs = {}
+    with torch.no_grad():
+        for label, patcher in (("eager", model), ("compiled", compiled), ("compiled_again", compiled)):
+            (out,) = core_nodes.KSampler().sample(patcher, 0, 2, 3.0, "euler", "karras", positive, negative, latent)
+            runs[label] = out["samples"]
+            if label == "compiled":
+                first = {"unique_graphs": counters["stats"]["unique_graphs"], "breaks": dict(counters["graph_break"])}
+    eager = runs["eager"]
+    return {
+        "finite": bool(torch.isfinite(runs["compiled"]).all()),
+        "frames": int(runs["compiled"].shape[0]),
+        "relative_difference": float((runs["compiled"] - eager).norm() / eager.norm()),
+        "unique_graphs": first["unique_graphs"],
+        "graph_breaks": sorted(reason.split("\n")[0] for reason in first["breaks"]),
+        "new_graphs_on_second_run": counters["stats"]["unique_graphs"] - first["unique_graphs"],
+    }
+
+
 def main() -> None:
     out = Path(sys.argv[1])
     pack = import_comfy_and_pack()
@@ -170,6 +207,7 @@ def main() -> None:
             "parity": parity(pack, checkpoint),
             "module_tree": module_tree(pack, checkpoint),
             "drag_work": drag_work_counts(pack, checkpoint),
+            "torch_compile": torch_compile(pack, checkpoint),
         }
     out.write_text(json.dumps(report, indent=1))
 
