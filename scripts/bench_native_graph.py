@@ -31,6 +31,7 @@ from comfyui_server import Server, fill_base_folder  # noqa: E402
 from puppet_master.bench import bench_config  # noqa: E402
 from puppet_master.loading import load_unet, save_unet  # noqa: E402
 from puppet_master.model import PuppetMasterUNet  # noqa: E402
+from puppet_master.sampler_settings import SamplerSettings  # noqa: E402
 from puppet_master.sampling import initial_noise, sample  # noqa: E402
 from puppet_master.selfcheck import write_tiny_svd_folder  # noqa: E402
 
@@ -52,8 +53,17 @@ def native_prompt(steps: int, size: int, seed: int) -> dict:
         "6": node("PuppetMasterLoader", unet_name="bench.safetensors", weight_dtype="fp32"),
         "7": node("VideoLinearCFGGuidance", min_cfg=1.0, model=["6", 0]),
         "8": node(
-            "KSampler", seed=seed, steps=steps, cfg=5.0, sampler_name="euler", scheduler="karras", denoise=1.0,
-            model=["7", 0], positive=["5", 0], negative=["5", 1], latent_image=["5", 2],
+            "KSampler",
+            seed=seed,
+            steps=steps,
+            cfg=5.0,
+            sampler_name="euler",
+            scheduler="karras",
+            denoise=1.0,
+            model=["7", 0],
+            positive=["5", 0],
+            negative=["5", 1],
+            latent_image=["5", 2],
         ),  # fmt: skip
         "9": node("SaveLatent", filename_prefix="bench", samples=["8", 0]),
     }
@@ -79,7 +89,7 @@ def library_seconds(unet: PuppetMasterUNet, steps: int, latent: int, seed: int) 
     drags[0, :, 0] = torch.tensor([0.5, 0.6, 0.6, 0.4])
     start = time.perf_counter()
     with torch.no_grad():
-        sample(unet, initial_noise(seed, 14, (latent, latent)), image_latent, embedding, drags, steps=steps)
+        sample(unet, initial_noise(seed, 14, (latent, latent)), image_latent, embedding, drags, SamplerSettings(steps))
     return time.perf_counter() - start
 
 
