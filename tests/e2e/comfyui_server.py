@@ -4,6 +4,7 @@ with helpers for its HTTP API. COMFYUI_PATH names the checkout, COMFYUI_PYTHON i
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -14,14 +15,17 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from puppet_master.selfcheck import demo_image
 
 REPO = Path(__file__).resolve().parents[2]
 COMFYUI = os.environ.get("COMFYUI_PATH")
+PROMPT_ENDS = ("execution_success", "execution_error", "execution_interrupted")
 
 
 def free_port() -> int:
@@ -98,6 +102,26 @@ class Server:
                 return history[prompt_id]
             time.sleep(0.5)
         raise TimeoutError(f"prompt {prompt_id} did not finish in {timeout} s")
+
+    async def queue_and_watch(
+        self, prompt: dict, on_event: Callable[[dict, aiohttp.ClientSession], Awaitable[bool]], timeout: float = 300
+    ) -> str:
+        """Queue `prompt` as a websocket client and await `on_event(message, session)` for each JSON message
+        until it returns True or the prompt ends (execution_success/error/interrupted); returns the prompt id."""
+        client_id = str(uuid.uuid4())
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(f"{self.url}/ws?clientId={client_id}", heartbeat=30) as socket:
+                body = {"prompt": prompt, "client_id": client_id}
+                async with session.post(f"{self.url}/prompt", json=body) as reply:
+                    prompt_id = (await reply.json())["prompt_id"]
+                async with asyncio.timeout(timeout):
+                    async for message in socket:
+                        if message.type != aiohttp.WSMsgType.TEXT:
+                            continue
+                        event = json.loads(message.data)
+                        if await on_event(event, session) or event["type"] in PROMPT_ENDS:
+                            break
+        return prompt_id
 
     def run(self, prompt: dict, timeout: float = 600) -> dict:
         return self.wait(self.queue(prompt), timeout)

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 
-import aiohttp
 import pytest
 from PIL import Image
 
@@ -72,22 +70,16 @@ def test_example_workflow_produces_14_frames(server, name):
         assert video.n_frames == 14
 
 
-async def _run_and_interrupt(server, prompt: dict, when) -> dict:
+def _run_and_interrupt(server, prompt: dict, when) -> dict:
     """Queue `prompt`, send /interrupt at the first progress message for which `when(value, max)` holds."""
-    client_id = str(uuid.uuid4())
-    async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(f"{server.url}/ws?clientId={client_id}", heartbeat=30) as socket:
-            response = await session.post(f"{server.url}/prompt", json={"prompt": prompt, "client_id": client_id})
-            prompt_id = (await response.json())["prompt_id"]
-            async with asyncio.timeout(300):
-                async for message in socket:
-                    if message.type != aiohttp.WSMsgType.TEXT:
-                        continue
-                    event = json.loads(message.data)
-                    if event["type"] == "progress" and when(event["data"]["value"], event["data"]["max"]):
-                        await session.post(f"{server.url}/interrupt")
-                        break
-    return server.wait(prompt_id, timeout=300)
+
+    async def interrupt(event: dict, session) -> bool:
+        if event["type"] == "progress" and when(event["data"]["value"], event["data"]["max"]):
+            await session.post(f"{server.url}/interrupt")
+            return True
+        return False
+
+    return server.wait(asyncio.run(server.queue_and_watch(prompt, interrupt)), timeout=300)
 
 
 def interrupted_in(entry: dict) -> str:
@@ -106,7 +98,7 @@ def node_with_input(prompt: dict, name: str) -> str:
 
 def test_interrupt_stops_sampling(server):
     prompt = tiny_prompt("puppet_master_basic", steps=200)
-    entry = asyncio.run(_run_and_interrupt(server, prompt, lambda value, total: value >= 2))
+    entry = _run_and_interrupt(server, prompt, lambda value, total: value >= 2)
     assert interrupted_in(entry) == node_with_input(prompt, "steps")
 
 
@@ -116,7 +108,7 @@ def test_interrupt_during_the_vae_decode(server):
     prompt = tiny_prompt("puppet_master_basic", steps=2)
     decoder = node_with_input(prompt, "decode_chunk_size")
     prompt[decoder]["inputs"]["decode_chunk_size"] = 1
-    entry = asyncio.run(_run_and_interrupt(server, prompt, lambda value, total: total == 2 and value == 2))
+    entry = _run_and_interrupt(server, prompt, lambda value, total: total == 2 and value == 2)
     assert interrupted_in(entry) == decoder
 
 

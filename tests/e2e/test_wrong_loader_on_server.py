@@ -7,9 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import uuid
 
-import aiohttp
 from safetensors.torch import save_file
 from torch import zeros
 
@@ -30,24 +28,16 @@ def core_loader_prompt(unet_name: str) -> dict:
     return prompt
 
 
-async def queue_and_listen(server, prompt: dict) -> tuple[str, list[dict]]:
+def queue_and_listen(server, prompt: dict) -> tuple[str, list[dict]]:
     """Queue `prompt` as a websocket client; returns the prompt id and our events until the prompt ends."""
-    client_id = str(uuid.uuid4())
     events = []
-    async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(f"{server.url}/ws?clientId={client_id}") as socket:
-            async with session.post(f"{server.url}/prompt", json={"prompt": prompt, "client_id": client_id}) as reply:
-                prompt_id = (await reply.json())["prompt_id"]
-            async with asyncio.timeout(300):
-                async for message in socket:
-                    if message.type != aiohttp.WSMsgType.TEXT:
-                        continue
-                    data = json.loads(message.data)
-                    if data["type"] == EVENT:
-                        events.append(data["data"])
-                    if data["type"] in ("execution_error", "execution_success"):
-                        break
-    return prompt_id, events
+
+    async def collect(event: dict, session: object) -> bool:
+        if event["type"] == EVENT:
+            events.append(event["data"])
+        return False
+
+    return asyncio.run(server.queue_and_watch(prompt, collect)), events
 
 
 def test_a_puppet_master_file_in_unetloader_gets_a_message_naming_the_fix(server):
@@ -56,7 +46,7 @@ def test_a_puppet_master_file_in_unetloader_gets_a_message_naming_the_fix(server
     log_start = len(server.log_text())
     try:
         prompt = core_loader_prompt(placed.name)
-        prompt_id, events = asyncio.run(queue_and_listen(server, prompt))
+        prompt_id, events = queue_and_listen(server, prompt)
     finally:
         placed.unlink()
     expected = (
@@ -77,7 +67,7 @@ def test_core_loaders_with_their_own_files_hear_nothing_from_the_pack(server):
     stock = server.root / "models" / "diffusion_models" / "not_ours.safetensors"
     save_file({"conv_in.weight": zeros(2, 2)}, str(stock))
     try:
-        _, events = asyncio.run(queue_and_listen(server, core_loader_prompt(stock.name)))
+        _, events = queue_and_listen(server, core_loader_prompt(stock.name))
     finally:
         stock.unlink()
     assert events == []
