@@ -4,7 +4,8 @@ A real ComfyUI (COMFYUI_PATH, COMFYUI_PYTHON: `eval "$(bash ../shared/comfyui/se
 a random Puppet-Master UNet of the chosen size and runs LoadImage -> Drags -> Prepare Image -> SVD Encoders ->
 Conditioning, Loader -> VideoLinearCFGGuidance -> KSampler(euler, karras) -> SaveLatent. After a first run
 (loading, encoding), each timed run changes only the seed, so ComfyUI re-executes KSampler and SaveLatent alone;
-its time is the span between the server's execution_start and execution_success. The library's
+its time is the span between the server's execution_start and execution_success, and its CPU time the
+server process's over the request (the prompt's other work is cached, so it is KSampler's). The library's
 `puppet_master.sampling.sample` runs the same weights, latent size, frames, steps and guidance in this process.
 The two are interleaved (server, library, server, ...) so that a busy machine slows them alike.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -69,28 +71,37 @@ def native_prompt(steps: int, size: int, seed: int) -> dict:
     }
 
 
-def server_seconds(server: Server, prompt: dict) -> tuple[float, list[str]]:
-    """Wall time of one prompt between execution_start and execution_success, and the nodes it ran."""
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_seconds(server: Server, prompt: dict) -> tuple[float, float, list[str]]:
+    """Wall time of one prompt between execution_start and execution_success, the server's CPU time over the
+    whole request, and the nodes it ran."""
+    cpu_started = process_cpu_seconds(server.process.pid)
     history = server.run(prompt)
+    cpu = process_cpu_seconds(server.process.pid) - cpu_started
     messages = dict(history["status"]["messages"])
     if "execution_success" not in messages:
         raise RuntimeError(f"the prompt failed: {history['status']}")
     seconds = (messages["execution_success"]["timestamp"] - messages["execution_start"]["timestamp"]) / 1000
     cached = set(messages.get("execution_cached", {}).get("nodes", []))
-    return seconds, sorted(set(prompt) - cached)
+    return seconds, cpu, sorted(set(prompt) - cached)
 
 
-def library_seconds(unet: PuppetMasterUNet, steps: int, latent: int, seed: int) -> float:
-    """Wall time of `sample` (CFG 1 -> 5 ramp, official negative) on the same shapes."""
+def library_seconds(unet: PuppetMasterUNet, steps: int, latent: int, seed: int) -> tuple[float, float]:
+    """Wall and CPU time of `sample` (CFG 1 -> 5 ramp, official negative) on the same shapes."""
     generator = torch.Generator().manual_seed(seed)
     image_latent = torch.randn(1, 4, latent, latent, generator=generator)
     embedding = torch.randn(1, 1, unet.config.cross_attention_dim, generator=generator)
     drags = torch.zeros(1, 14, unet.config.num_drags, 4)
     drags[0, :, 0] = torch.tensor([0.5, 0.6, 0.6, 0.4])
-    start = time.perf_counter()
+    start, cpu_started = time.perf_counter(), time.process_time()
     with torch.no_grad():
         sample(unet, initial_noise(seed, 14, (latent, latent)), image_latent, embedding, drags, SamplerSettings(steps))
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu_started
 
 
 def main() -> None:
@@ -111,24 +122,36 @@ def main() -> None:
         unet = load_unet(weights).eval()
         server = Server(base)
         try:
-            first, _ = server_seconds(server, native_prompt(args.steps, args.pixels, seed=0))
-            native, library, reran = [], [], set()
+            first, _, _ = server_seconds(server, native_prompt(args.steps, args.pixels, seed=0))
+            native, native_cpu, library, library_cpu, reran = [], [], [], [], set()
             for round_index in range(args.rounds):
-                seconds, ran = server_seconds(server, native_prompt(args.steps, args.pixels, seed=round_index + 1))
+                seed = round_index + 1
+                seconds, cpu, ran = server_seconds(server, native_prompt(args.steps, args.pixels, seed=seed))
                 native.append(seconds)
+                native_cpu.append(cpu)
                 reran.update(ran)
-                library.append(library_seconds(unet, args.steps, args.pixels // 8, seed=round_index + 1))
-                print(f"round {round_index + 1}: native graph {native[-1]:.2f} s, library {library[-1]:.2f} s")
+                seconds, cpu = library_seconds(unet, args.steps, args.pixels // 8, seed=seed)
+                library.append(seconds)
+                library_cpu.append(cpu)
+                print(
+                    f"round {seed}: native graph {native[-1]:.2f} s ({native_cpu[-1]:.1f} CPU s), "
+                    f"library {library[-1]:.2f} s ({library_cpu[-1]:.1f} CPU s)"
+                )
         finally:
             server.stop()
     report = {
         "size": args.size, "steps": args.steps, "frames": 14, "pixels": args.pixels, "rounds": args.rounds,
         "first_native_run_seconds": first, "native_seconds": native, "library_seconds": library,
-        "nodes_rerun": sorted(reran), "native_over_library": statistics.median(native) / statistics.median(library),
+        "native_cpu_seconds": native_cpu, "library_cpu_seconds": library_cpu, "nodes_rerun": sorted(reran),
+        "native_over_library": statistics.median(native) / statistics.median(library),
+        "native_over_library_cpu": statistics.median(native_cpu) / statistics.median(library_cpu),
     }  # fmt: skip
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1))
-    print(f"native graph / library loop (median of {args.rounds}): {report['native_over_library']:.3f}")
+    print(
+        f"native graph / library loop (median of {args.rounds}): {report['native_over_library']:.3f} wall, "
+        f"{report['native_over_library_cpu']:.3f} CPU time"
+    )
     print(f"re-executed per timed run: {', '.join(report['nodes_rerun'])}; report: {args.json}")
 
 
