@@ -114,11 +114,15 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
+        svd = write_tiny_svd_folder(root / "svd")
+        # The UNet takes the tiny SVD encoder's CLIP width; attn2 is folded over 1 + K tokens, so its cost is small.
+        clip_width = json.loads((svd / "image_encoder" / "config.json").read_text())["projection_dim"]
         torch.manual_seed(0)
-        weights = save_unet(PuppetMasterUNet.from_config(bench_config(args.size)), root / "bench.safetensors")
+        config = {**bench_config(args.size), "cross_attention_dim": clip_width}
+        weights = save_unet(PuppetMasterUNet.from_config(config), root / "bench.safetensors")
         base = root / "comfyui"
         base.mkdir()
-        fill_base_folder(base, {"bench.safetensors": weights}, write_tiny_svd_folder(root / "svd"))
+        fill_base_folder(base, {"bench.safetensors": weights}, svd)
         unet = load_unet(weights).eval()
         server = Server(base)
         try:

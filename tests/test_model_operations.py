@@ -173,3 +173,12 @@ def test_frames_as_batch_errors_name_the_fix(frame_batch_unet, unet_io):
         frame_batch_unet(x, timesteps, context=context, num_video_frames=frames)
     with pytest.raises(ValueError, match="not a multiple of num_video_frames"):
         frame_batch_unet(x, timesteps, context=context, drags=drags, num_video_frames=frames + 1)
+
+
+def test_a_clip_embedding_of_another_width_is_refused_naming_the_encoder(tiny_unet):
+    model = FrameBatchUNet.from_config(tiny_unet.config).eval()
+    frames, width = 14, model.config.cross_attention_dim
+    drags = torch.zeros(frames, model.config.num_drags, 4)
+    message = f"the CLIP image embedding has {width + 1} values but this Puppet-Master model takes {width}"
+    with torch.no_grad(), pytest.raises(ValueError, match=message):
+        model(torch.zeros(frames, 8, 8, 8), torch.zeros(frames), torch.zeros(frames, 1, width + 1), drags, frames)

@@ -124,6 +124,12 @@ class FrameBatchUNet(PuppetMasterUNet):
             )
         if drags.shape[0] != rows:
             raise ValueError(f"got drags for {drags.shape[0]} frames but the batch has {rows}")
+        if context.shape[-1] != self.config.cross_attention_dim:
+            raise ValueError(
+                f"the CLIP image embedding has {context.shape[-1]} values but this Puppet-Master model takes "
+                f"{self.config.cross_attention_dim}: connect SVD's own image encoder (the CLIP_VISION of "
+                "ImageOnlyCheckpointLoader with svd.safetensors, or the SVD img2vid folder), not another CLIP"
+            )
         videos = rows // frames
         latent_channels = channels // 2
         per_video = x.reshape(videos, frames, channels, height, width)
