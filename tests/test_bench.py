@@ -5,7 +5,7 @@ import json
 
 from PIL import Image
 
-from puppet_master.bench import VARIANTS, run_bench, step_flops, write_report
+from puppet_master.bench import CHANNELS_LAST, VARIANTS, run_bench, step_flops, write_report
 from puppet_master.bench_loading import measure_loading, write_placeholder_checkpoint
 from puppet_master.cli import main
 from puppet_master.loading import inspect_checkpoint, save_unet
@@ -37,14 +37,23 @@ def test_report_has_every_variant_the_ratios_and_the_scaling(tmp_path):
         scaling_latents=(8, 16),
     )
     assert report.setup["parameters"] == 2_366_426
-    assert [v.name for v in report.variants] == [v.name for v in VARIANTS]
+    assert [v.name for v in report.variants] == [v.name for v in (*VARIANTS, CHANNELS_LAST)]
     assert report.baseline.name == "baseline" and report.ours.name == VARIANTS[-1].name
     for variant in report.variants:
         assert len(variant.step_times) == 1 and variant.step_seconds > 0 and variant.peak_memory_bytes > 2**20
         assert variant.step_cpu_seconds > 0
     assert report.ours.flops_per_step < report.variants[1].flops_per_step < report.baseline.flops_per_step
+    assert report.variants[-1].flops_per_step == report.ours.flops_per_step  # channels-last: same work
     ratios = report.ratios()
-    assert set(ratios) >= {"step", "step_cpu", "generation_50_steps", "generation_measured", "flops", "peak_memory"}
+    assert set(ratios) >= {
+        "step",
+        "step_cpu",
+        "step_channels_last",
+        "generation_50_steps",
+        "generation_measured",
+        "flops",
+        "peak_memory",
+    }
     assert 0 < ratios["flops"] < 1
     assert [(p.frames, p.latent) for p in report.scaling] == [(2, 8), (4, 8), (2, 16)]
     assert report.scaling[-1].full_size_flops_per_step > 3 * report.scaling[0].full_size_flops_per_step
