@@ -20,9 +20,9 @@ SHARED = Path(os.environ.get("PUPPET_MASTER_SHARED", REPO.parent / "shared"))
 EXAMPLE_PROMPTS = REPO / "example_workflows" / "api"
 
 
-def tiny_prompt(name: str, steps: int = 2) -> dict:
-    """An example workflow (API format) on the tiny weights, the demo image and `steps` denoising steps."""
-    prompt = json.loads((EXAMPLE_PROMPTS / f"{name}.api.json").read_text())
+def tiny_prompt(name: str, steps: int = 2, folder: Path = EXAMPLE_PROMPTS) -> dict:
+    """An example workflow (API format, from `folder`) on the tiny weights, the demo image and `steps` steps."""
+    prompt = json.loads((folder / f"{name}.api.json").read_text())
     for node in prompt.values():
         inputs = node["inputs"]
         if node["class_type"] == "PuppetMasterLoader":

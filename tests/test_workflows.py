@@ -1,4 +1,5 @@
-"""Every example workflow (UI and API format) against the pack's INPUT_TYPES, so shared workflows never rot.
+"""Every example workflow (UI and API format), and those of the previous release, against the pack's
+INPUT_TYPES, so shared workflows never rot.
 
 Core ComfyUI nodes cannot be introspected without ComfyUI; their names, sockets and widget counts are
 listed here from ComfyUI's node definitions (a real server's /object_info is the e2e check).
@@ -12,7 +13,8 @@ from nodes import NODE_CLASS_MAPPINGS
 from support import REPO
 
 EXAMPLES = REPO / "example_workflows"  # UI format (ComfyUI's template browser lists them); API twins in api/
-WORKFLOWS = sorted(EXAMPLES.glob("*.json"))
+PREVIOUS_RELEASE = REPO / "tests" / "data" / "previous_release"  # the same, as the previous release shipped them
+WORKFLOWS = sorted(EXAMPLES.glob("*.json")) + sorted(PREVIOUS_RELEASE.glob("*.json"))
 CORE_NODES = {  # type: (widget count in UI format, {output slot: type}, {socket input: type})
     "LoadImage": (2, {0: "IMAGE", 1: "MASK"}, {}),
     "SaveAnimatedWEBP": (5, {}, {"images": "IMAGE"}),
@@ -63,7 +65,7 @@ def check_widget(node_type, name, value):
         parse_drag_document(value)
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_ui_workflow_matches_the_nodes(path):
     workflow = json.loads(path.read_text())
     nodes = {node["id"]: node for node in workflow["nodes"]}
@@ -92,10 +94,10 @@ def test_ui_workflow_matches_the_nodes(path):
     assert workflow["last_link_id"] == max(link[0] for link in workflow["links"])
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_api_workflow_is_the_same_graph(path):
     ui = json.loads(path.read_text())
-    api = json.loads((EXAMPLES / "api" / f"{path.stem}.api.json").read_text())
+    api = json.loads((path.parent / "api" / f"{path.stem}.api.json").read_text())
     assert {int(k): v["class_type"] for k, v in api.items()} == {n["id"]: n["type"] for n in ui["nodes"]}
     ui_links = {
         (source, slot, target, ui_nodes_input(ui, target, target_slot))
@@ -120,7 +122,7 @@ def ui_nodes_input(ui, node_id, slot):
 
 
 def test_the_documented_workflows_exist():
-    names = {p.stem for p in WORKFLOWS}
+    names = {p.stem for p in EXAMPLES.glob("*.json")}
     assert names == {
         "puppet_master_native",
         "puppet_master_basic",

@@ -606,10 +606,12 @@ describe("example workflows in the ComfyUI frontend", { skip }, () => {
   });
   after(() => page?.close());
 
-  for (const name of ["puppet_master_basic", "puppet_master_mask_paste_back", "puppet_master_svd_checkpoint"]) {
-    test(`${name}.json queues exactly ${name}.api.json (drags rescaled to the image)`, async () => {
-      const workflow = JSON.parse(readFileSync(join(REPO, `example_workflows/${name}.json`), "utf8"));
-      const expected = JSON.parse(readFileSync(join(REPO, `example_workflows/api/${name}.api.json`), "utf8"));
+  // The shipped workflows, and those of the previous release (saved with the V1 nodes) as users have them.
+  const names = ["puppet_master_basic", "puppet_master_mask_paste_back", "puppet_master_svd_checkpoint"];
+  for (const [folder, name] of ["example_workflows", "tests/data/previous_release"].flatMap((f) => names.map((n) => [f, n]))) {
+    test(`${folder}/${name}.json queues exactly ${name}.api.json (drags rescaled to the image)`, async () => {
+      const workflow = JSON.parse(readFileSync(join(REPO, `${folder}/${name}.json`), "utf8"));
+      const expected = JSON.parse(readFileSync(join(REPO, `${folder}/api/${name}.api.json`), "utf8"));
       await page.evaluate((graph) => window.app.loadGraphData(graph), workflow);
       await documentWidth(page, 96);
       const prompt = await page.evaluate(async () => (await window.app.graphToPrompt()).output);
