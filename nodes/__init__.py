@@ -1,32 +1,41 @@
-"""ComfyUI node adapters over the `puppet_master` library (classic V1 nodes, category "Puppet-Master").
-The Loader gives a native MODEL; Conditioning gives positive/negative/LATENT for any ComfyUI sampler.
+"""ComfyUI V3 node adapters over the `puppet_master` library (category "Puppet-Master"), registered through
+`PuppetMasterExtension` (the pack's `comfy_entrypoint`). The Loader gives a native MODEL; Conditioning gives
+positive/negative/LATENT for any ComfyUI sampler.
 
-Nothing here imports ComfyUI at import time; `comfy_env.py` is the only module that touches it.
+The nodes need ComfyUI's `comfy_api` (nodes/v3.py) at import; `comfy_env.py` is the only module that touches
+ComfyUI's runtime (model folders, devices, temp images).
 """
+
+from __future__ import annotations
 
 from .conditioning import PuppetMasterConditioning
 from .crop_nodes import PuppetMasterPasteBack, PuppetMasterPrepareImage
 from .drag_nodes import PuppetMasterDrags, PuppetMasterDrawDrags
 from .loaders import PuppetMasterLoader, PuppetMasterSVDEncoders
 from .sampler import PuppetMasterSampler
+from .v3 import ComfyExtension, io
+from .wrong_loader import install as install_wrong_loader_check
 
-NODE_CLASS_MAPPINGS: dict[str, type] = {
-    "PuppetMasterLoader": PuppetMasterLoader,
-    "PuppetMasterSVDEncoders": PuppetMasterSVDEncoders,
-    "PuppetMasterDrags": PuppetMasterDrags,
-    "PuppetMasterPrepareImage": PuppetMasterPrepareImage,
-    "PuppetMasterConditioning": PuppetMasterConditioning,
-    "PuppetMasterSampler": PuppetMasterSampler,
-    "PuppetMasterPasteBack": PuppetMasterPasteBack,
-    "PuppetMasterDrawDrags": PuppetMasterDrawDrags,
-}
-NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {
-    "PuppetMasterLoader": "Puppet-Master Loader",
-    "PuppetMasterSVDEncoders": "Puppet-Master SVD Encoders",
-    "PuppetMasterDrags": "Puppet-Master Drags",
-    "PuppetMasterPrepareImage": "Puppet-Master Prepare Image",
-    "PuppetMasterConditioning": "Puppet-Master Conditioning",
-    "PuppetMasterSampler": "Puppet-Master Sampler",
-    "PuppetMasterPasteBack": "Puppet-Master Paste Back",
-    "PuppetMasterDrawDrags": "Puppet-Master Draw Drags",
-}
+NODES: list[type[io.ComfyNode]] = [
+    PuppetMasterLoader,
+    PuppetMasterSVDEncoders,
+    PuppetMasterDrags,
+    PuppetMasterPrepareImage,
+    PuppetMasterConditioning,
+    PuppetMasterSampler,
+    PuppetMasterPasteBack,
+    PuppetMasterDrawDrags,
+]
+NODES_BY_ID: dict[str, type[io.ComfyNode]] = {node.__name__: node for node in NODES}
+"""Each node by its ID (the class name, as in saved workflows: checked against the schema by the tests)."""
+
+
+class PuppetMasterExtension(ComfyExtension):
+    """What ComfyUI loads from the pack: its nodes, and the on-prompt check that explains a Puppet-Master file
+    queued in a core loader (nodes/wrong_loader.py)."""
+
+    async def on_load(self) -> None:
+        install_wrong_loader_check()
+
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        return list(NODES)

@@ -1,8 +1,8 @@
-"""Queue-time checks of widget values (ComfyUI's VALIDATE_INPUTS), so a malformed prompt is refused with a
+"""Queue-time checks of widget values (a V3 node's `validate_inputs`), so a malformed prompt is refused with a
 message naming the input instead of failing, or silently misbehaving, while it runs.
 
-ComfyUI skips its own min/max checks for every input a VALIDATE_INPUTS names, so `widget_problem` applies
-the limits declared in INPUT_TYPES, and also refuses NaN and infinity, which those comparisons let through.
+ComfyUI skips its own min/max checks for every input a `validate_inputs` names, so `widget_problem` applies
+the limits declared in the node's schema, and also refuses NaN and infinity, which those comparisons let through.
 """
 
 from __future__ import annotations
@@ -11,23 +11,21 @@ import math
 
 from puppet_master.values import finite_number, short
 
-
-def _limits(node: type, name: str) -> dict:
-    spec = node.INPUT_TYPES()
-    for section in ("required", "optional"):
-        if name in spec.get(section, {}):
-            entry = spec[section][name]
-            return entry[1] if len(entry) > 1 else {}
-    return {}
+from .v3 import io
 
 
-def widget_problem(node: type, **values: object) -> str | None:
+def _limits(node: type[io.ComfyNode], name: str) -> tuple[float, float]:
+    declared = next(item for item in node.define_schema().inputs if item.id == name)
+    low, high = getattr(declared, "min", None), getattr(declared, "max", None)
+    return (-math.inf if low is None else low), (math.inf if high is None else high)
+
+
+def widget_problem(node: type[io.ComfyNode], **values: object) -> str | None:
     """The first widget value that is not a finite number within its declared min/max, as a message."""
     for name, value in values.items():
         if value is None:  # linked from another node: checked when the node runs
             continue
-        limits = _limits(node, name)
-        low, high = limits.get("min", -math.inf), limits.get("max", math.inf)
+        low, high = _limits(node, name)
         shown = short(value)
         if finite_number(value) is None:
             return f"{name} must be a finite number from {low:g} to {high:g}, got {shown}"

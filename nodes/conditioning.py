@@ -21,11 +21,13 @@ from puppet_master.video import from_pil
 
 from .comfy_encoders import ComfyImageEmbedder, ComfyVideoAutoencoder
 from .images import first_image
-from .loaders import CATEGORY, SEARCH_ALIASES
 from .native_model import DRAGS_KEY
 from .types import DragSet
+from .v3 import CATEGORY, PM_DRAGS, PM_SVD, SEARCH_ALIASES, io
 
 DEFAULT_SIZE = 256
+NEGATIVE_TOOLTIP = "Unconditional pass: official drops image, CLIP, drags; drags_only the drags"
+CHECKPOINT_TOOLTIP = "From ImageOnlyCheckpointLoader(svd.safetensors)"
 LATENT_CHANNELS = 4
 LATENT_FACTOR = 8
 
@@ -104,54 +106,60 @@ def conditioning_values(
     return positive, unconditional, {"samples": latent}
 
 
-class PuppetMasterConditioning:
+class PuppetMasterConditioning(io.ComfyNode):
     """CLIP_VISION + VAE (ImageOnlyCheckpointLoader with svd.safetensors) or Puppet-Master SVD Encoders, image and
     drags -> the sampler's inputs."""
 
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("CONDITIONING", "CONDITIONING", "LATENT")
-    RETURN_NAMES = ("positive", "negative", "latent")
-    OUTPUT_TOOLTIPS = (
-        "Image embedding, image latent and drags, for the sampler's positive input.",
-        "The unconditional conditioning (official: zero image, CLIP and drags), for the negative input.",
-        "An empty latent of the video (frames x 4 x size/8 x size/8), for the sampler's latent_image.",
-    )
-    FUNCTION = "encode"
-    SEARCH_ALIASES = [*SEARCH_ALIASES, "conditioning", "img2vid conditioning"]
-    DESCRIPTION = (
-        "Conditioning for the Puppet-Master MODEL: connect positive/negative/latent to KSampler (euler, karras, "
-        "cfg 5) after VideoLinearCFGGuidance (min_cfg 1) for the official settings. Frames come from the Drags node."
-    )
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="PuppetMasterConditioning",
+            display_name="Puppet-Master Conditioning",
+            category=CATEGORY,
+            description=(
+                "Conditioning for the Puppet-Master MODEL: connect positive/negative/latent to KSampler (euler, "
+                "karras, cfg 5) after VideoLinearCFGGuidance (min_cfg 1) for the official settings. Frames come from "
+                "the Drags node."
+            ),
+            search_aliases=[*SEARCH_ALIASES, "conditioning", "img2vid conditioning"],
+            inputs=[
+                io.Image.Input("image", tooltip="The image the drags were drawn on, or Prepare Image's crop"),
+                PM_DRAGS.Input("drags", tooltip="The drags (their frames is the video length)"),
+                io.Combo.Input(
+                    "negative", options=list(NEGATIVES), default="official", tooltip=NEGATIVE_TOOLTIP, advanced=True
+                ),
+                io.ClipVision.Input("clip_vision", optional=True, tooltip=CHECKPOINT_TOOLTIP),
+                io.Vae.Input("vae", optional=True, tooltip=CHECKPOINT_TOOLTIP),
+                PM_SVD.Input(
+                    "encoders", optional=True, tooltip="From Puppet-Master SVD Encoders (instead of clip_vision + vae)"
+                ),
+            ],
+            outputs=[
+                io.Conditioning.Output(
+                    "positive", tooltip="Image embedding, image latent and drags, for the sampler's positive input."
+                ),
+                io.Conditioning.Output(
+                    "negative",
+                    tooltip="The unconditional conditioning (official: zero image, CLIP and drags), for the negative "
+                    "input.",
+                ),
+                io.Latent.Output(
+                    "latent",
+                    tooltip="An empty latent of the video (frames x 4 x size/8 x size/8), for the sampler's "
+                    "latent_image.",
+                ),
+            ],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict:  # noqa: N802 (ComfyUI's name)
-        return {
-            "required": {
-                "image": ("IMAGE", {"tooltip": "The image the drags were drawn on, or Prepare Image's crop"}),
-                "drags": ("PM_DRAGS", {"tooltip": "The drags (their frames is the video length)"}),
-                "negative": (
-                    list(NEGATIVES),
-                    {
-                        "default": "official",
-                        "tooltip": "Unconditional pass: official drops image, CLIP, drags; drags_only the drags",
-                    },
-                ),
-            },
-            "optional": {
-                "clip_vision": ("CLIP_VISION", {"tooltip": "From ImageOnlyCheckpointLoader(svd.safetensors)"}),
-                "vae": ("VAE", {"tooltip": "From ImageOnlyCheckpointLoader(svd.safetensors)"}),
-                "encoders": ("PM_SVD", {"tooltip": "From Puppet-Master SVD Encoders (instead of clip_vision + vae)"}),
-            },
-        }
-
-    def encode(
-        self,
+    def execute(
+        cls,
         image: torch.Tensor,
         drags: DragSet,
         negative: str,
         clip_vision: object | None = None,
         vae: object | None = None,
         encoders: SVDEncoders | None = None,
-    ) -> tuple[list, list, dict]:
+    ) -> io.NodeOutput:
         encoders = resolve_encoders(encoders, clip_vision, vae)
-        return drag_conditioning(encoders, model_inputs(image, drags), negative)
+        return io.NodeOutput(*drag_conditioning(encoders, model_inputs(image, drags), negative))

@@ -12,8 +12,8 @@ from puppet_master.video import draw_drags, draw_drags_on, from_pil
 from . import comfy_env
 from .checks import widget_problem
 from .images import first_image
-from .loaders import CATEGORY, SEARCH_ALIASES
 from .types import DragSet
+from .v3 import CATEGORY, PM_DRAGS, SEARCH_ALIASES, io
 
 EMPTY_DOCUMENT = '{"version": 1, "width": 512, "height": 512, "drags": []}'
 # The "ui" key naming the image the node ran on, for its editor (web/drag_editor.js). Not "images": the
@@ -47,49 +47,50 @@ def to_core_tracks(drag_set: DragSet) -> dict:
     return {"track_path": path, "track_visibility": torch.ones(path.shape[:2], dtype=torch.bool)}
 
 
-class PuppetMasterDrags:
+class PuppetMasterDrags(io.ComfyNode):
     """Drags drawn on the image (the editor's JSON document, or KJNodes/ATI/WanMove tracks) -> PM_DRAGS."""
 
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("PM_DRAGS", "IMAGE", "TRACKS")
-    RETURN_NAMES = ("drags", "preview", "tracks")
-    OUTPUT_TOOLTIPS = (
-        "The drags, for Prepare Image, Conditioning or the Sampler.",
-        "The image with the drags drawn.",
-        "The drags as core TRACKS (pixel paths per frame), e.g. for WanMove's track visualiser.",
-    )
-    FUNCTION = "build"
-    DESCRIPTION = (
-        "Draw up to 5 drags on the image in the node's editor (or type the JSON document); a connected tracks "
-        "string (KJNodes SplineEditor, ATI, WanMove JSON) or core TRACKS replaces the editor's drags."
-    )
-    SEARCH_ALIASES = SEARCH_ALIASES
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="PuppetMasterDrags",
+            display_name="Puppet-Master Drags",
+            category=CATEGORY,
+            description=(
+                "Draw up to 5 drags on the image in the node's editor (or type the JSON document); a connected tracks "
+                "string (KJNodes SplineEditor, ATI, WanMove JSON) or core TRACKS replaces the editor's drags."
+            ),
+            search_aliases=SEARCH_ALIASES,
+            inputs=[
+                io.Image.Input("image", tooltip="The image the drags are drawn on (the one the Sampler animates)"),
+                io.String.Input(
+                    "drags", multiline=True, default=EMPTY_DOCUMENT, tooltip="Drag document (image pixels)"
+                ),
+                io.Int.Input("frames", default=14, min=2, max=64, tooltip="Video length (trained on 14)"),
+                io.String.Input(
+                    "tracks",
+                    optional=True,
+                    force_input=True,
+                    tooltip="KJNodes/ATI/WanMove tracks JSON; replaces the editor's drags",
+                ),
+                io.Tracks.Input(
+                    "core_tracks",
+                    optional=True,
+                    tooltip="Core TRACKS (WanMove); one-frame tracks hold still; replaces the editor's drags",
+                ),
+            ],
+            outputs=[
+                PM_DRAGS.Output("drags", tooltip="The drags, for Prepare Image, Conditioning or the Sampler."),
+                io.Image.Output("preview", tooltip="The image with the drags drawn."),
+                io.Tracks.Output(
+                    "tracks",
+                    tooltip="The drags as core TRACKS (pixel paths per frame), e.g. for WanMove's track visualiser.",
+                ),
+            ],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict:  # noqa: N802
-        return {
-            "required": {
-                "image": ("IMAGE", {"tooltip": "The image the drags are drawn on (the one the Sampler animates)"}),
-                "drags": (
-                    "STRING",
-                    {"multiline": True, "default": EMPTY_DOCUMENT, "tooltip": "Drag document (image pixels)"},
-                ),
-                "frames": ("INT", {"default": 14, "min": 2, "max": 64, "tooltip": "Video length (trained on 14)"}),
-            },
-            "optional": {
-                "tracks": (
-                    "STRING",
-                    {"forceInput": True, "tooltip": "KJNodes/ATI/WanMove tracks JSON; replaces the editor's drags"},
-                ),
-                "core_tracks": (
-                    "TRACKS",
-                    {"tooltip": "Core TRACKS (WanMove); one-frame tracks hold still; replaces the editor's drags"},
-                ),
-            },
-        }
-
-    @classmethod
-    def VALIDATE_INPUTS(cls, drags: str | None = None, frames: int | None = None) -> bool | str:  # noqa: N802
+    def validate_inputs(cls, drags: str | None = None, frames: int | None = None) -> bool | str:
         problem = widget_problem(cls, frames=frames)
         if problem or not isinstance(drags, str):
             return problem or True
@@ -100,9 +101,10 @@ class PuppetMasterDrags:
             return f"drags: {error}"
         return True
 
-    def build(
-        self, image: torch.Tensor, drags: str, frames: int, tracks: str | None = None, core_tracks: dict | None = None
-    ) -> dict:
+    @classmethod
+    def execute(
+        cls, image: torch.Tensor, drags: str, frames: int, tracks: str | None = None, core_tracks: dict | None = None
+    ) -> io.NodeOutput:
         source = first_image(image)
         use_tracks = tracks is not None and tracks.strip() not in ("", "[]")
         if core_tracks is not None and use_tracks:
@@ -114,34 +116,34 @@ class PuppetMasterDrags:
         drag_set = DragSet(document=document, frames=frames)
         preview = from_pil([draw_drags_on(source.convert("RGB"), drag_set.tracks(), frames - 1)])  # the last frame
         saved = comfy_env.save_temp_image(source)
-        ui = {RUN_IMAGE_KEY: [saved]} if saved else {}
-        return {"ui": ui, "result": (drag_set, preview, to_core_tracks(drag_set))}
+        ui = {RUN_IMAGE_KEY: [saved]} if saved else None
+        return io.NodeOutput(drag_set, preview, to_core_tracks(drag_set), ui=ui)
 
 
-class PuppetMasterDrawDrags:
+class PuppetMasterDrawDrags(io.ComfyNode):
     """Draw the drag tracks over frames (the model's crop, or the original image's size after Paste Back)."""
 
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("IMAGE",)
-    OUTPUT_TOOLTIPS = ("The frames with the drag tracks drawn.",)
-    FUNCTION = "draw"
-    DESCRIPTION = "Draws the drag tracks over frames to check the motion (the crop's frames, or Paste Back's)."
-    SEARCH_ALIASES = SEARCH_ALIASES
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="PuppetMasterDrawDrags",
+            display_name="Puppet-Master Draw Drags",
+            category=CATEGORY,
+            description="Draws the drag tracks over frames to check the motion (the crop's frames, or Paste Back's).",
+            search_aliases=SEARCH_ALIASES,
+            inputs=[
+                io.Image.Input("frames", tooltip="Frames from the Sampler or Paste Back"),
+                PM_DRAGS.Input("drags", tooltip="The drags the frames were generated with"),
+            ],
+            outputs=[io.Image.Output(tooltip="The frames with the drag tracks drawn.")],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict:  # noqa: N802
-        return {
-            "required": {
-                "frames": ("IMAGE", {"tooltip": "Frames from the Sampler or Paste Back"}),
-                "drags": ("PM_DRAGS", {"tooltip": "The drags the frames were generated with"}),
-            }
-        }
-
-    def draw(self, frames: torch.Tensor, drags: DragSet) -> tuple[torch.Tensor]:
+    def execute(cls, frames: torch.Tensor, drags: DragSet) -> io.NodeOutput:
         count, height, width = frames.shape[:3]
         if (width, height) == drags.size:
             tracks = drags.tracks(count)
         else:
             document = drags.document
             tracks = document.tracks(count) * np.array([width / document.width, height / document.height])
-        return (draw_drags(frames[..., :3], tracks),)
+        return io.NodeOutput(draw_drags(frames[..., :3], tracks))

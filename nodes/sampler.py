@@ -11,87 +11,91 @@ from puppet_master.sampling import require_finite
 
 from .checks import widget_problem
 from .comfy_encoders import LATENT_SCALE
-from .conditioning import NEGATIVES, drag_conditioning, model_inputs, resolve_encoders
-from .loaders import CATEGORY, SEARCH_ALIASES
+from .conditioning import (
+    CHECKPOINT_TOOLTIP,
+    NEGATIVE_TOOLTIP,
+    NEGATIVES,
+    drag_conditioning,
+    model_inputs,
+    resolve_encoders,
+)
 from .native_sampling import sample_official
 from .types import DragSet
+from .v3 import CATEGORY, PM_DRAGS, PM_SVD, SEARCH_ALIASES, io
 
 
-class PuppetMasterSampler:
+class PuppetMasterSampler(io.ComfyNode):
     """Generates the video frames of the (cropped) image with the drags, as the official sampler does."""
 
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("frames",)
-    OUTPUT_TOOLTIPS = ("The generated frames (an IMAGE batch), for Paste Back or a video saver.",)
-    FUNCTION = "generate"
-    SEARCH_ALIASES = SEARCH_ALIASES
-    DESCRIPTION = (
-        "The official settings in one node: Puppet-Master Conditioning + KSampler (euler, karras) with per-frame "
-        "guidance min_cfg -> cfg + VAE decode. Connect Puppet-Master SVD Encoders, or CLIP_VISION + VAE from "
-        "ImageOnlyCheckpointLoader(svd.safetensors)."
-    )
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="PuppetMasterSampler",
+            display_name="Puppet-Master Sampler",
+            category=CATEGORY,
+            description=(
+                "The official settings in one node: Puppet-Master Conditioning + KSampler (euler, karras) with "
+                "per-frame guidance min_cfg -> cfg + VAE decode. Connect Puppet-Master SVD Encoders, or CLIP_VISION + "
+                "VAE from ImageOnlyCheckpointLoader(svd.safetensors)."
+            ),
+            search_aliases=SEARCH_ALIASES,
+            inputs=[
+                io.Model.Input("model", tooltip="The MODEL from Puppet-Master Loader (patches such as LoRA apply)"),
+                io.Image.Input("image", tooltip="The image to animate (Prepare Image's crop, or padded to a square)"),
+                PM_DRAGS.Input("drags", tooltip="The drags, from Drags or Prepare Image"),
+                io.Int.Input(
+                    "seed",
+                    default=0,
+                    min=0,
+                    max=0xFFFFFFFFFFFFFFFF,
+                    control_after_generate=True,
+                    tooltip="Noise seed: same seed, image and drags give the same video",
+                ),
+                io.Int.Input("steps", default=50, min=1, max=200, tooltip="Denoising steps (official 50)"),
+                io.Float.Input("cfg", default=5.0, min=1.0, max=20.0, step=0.1, tooltip="Guidance of the last frame"),
+                io.Float.Input(
+                    "min_cfg",
+                    default=1.0,
+                    min=0.0,
+                    max=20.0,
+                    step=0.1,
+                    tooltip="Guidance of the first frame",
+                    advanced=True,
+                ),
+                io.Int.Input(
+                    "frames", default=14, min=2, max=64, tooltip="Must equal the Drags node's frames (the video length)"
+                ),
+                io.Int.Input(
+                    "decode_chunk_size",
+                    default=14,
+                    min=1,
+                    max=64,
+                    tooltip="Frames decoded at once: lower = less memory",
+                    advanced=True,
+                ),
+                io.Combo.Input(
+                    "negative", options=list(NEGATIVES), default="official", tooltip=NEGATIVE_TOOLTIP, advanced=True
+                ),
+                PM_SVD.Input(
+                    "encoders", optional=True, tooltip="From Puppet-Master SVD Encoders (or connect clip_vision + vae)"
+                ),
+                io.ClipVision.Input("clip_vision", optional=True, tooltip=CHECKPOINT_TOOLTIP),
+                io.Vae.Input("vae", optional=True, tooltip=CHECKPOINT_TOOLTIP),
+            ],
+            outputs=[
+                io.Image.Output(
+                    "frames", tooltip="The generated frames (an IMAGE batch), for Paste Back or a video saver."
+                )
+            ],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict:  # noqa: N802
-        return {
-            "required": {
-                "model": ("MODEL", {"tooltip": "The MODEL from Puppet-Master Loader (patches such as LoRA apply)"}),
-                "image": ("IMAGE", {"tooltip": "The image to animate (Prepare Image's crop, or padded to a square)"}),
-                "drags": ("PM_DRAGS", {"tooltip": "The drags, from Drags or Prepare Image"}),
-                "seed": (
-                    "INT",
-                    {
-                        "default": 0,
-                        "min": 0,
-                        "max": 0xFFFFFFFFFFFFFFFF,
-                        "control_after_generate": True,
-                        "tooltip": "Noise seed: same seed, image and drags give the same video",
-                    },
-                ),
-                "steps": ("INT", {"default": 50, "min": 1, "max": 200, "tooltip": "Denoising steps (official 50)"}),
-                "cfg": (
-                    "FLOAT",
-                    {"default": 5.0, "min": 1.0, "max": 20.0, "step": 0.1, "tooltip": "Guidance of the last frame"},
-                ),
-                "min_cfg": (
-                    "FLOAT",
-                    {"default": 1.0, "min": 0.0, "max": 20.0, "step": 0.1, "tooltip": "Guidance of the first frame"},
-                ),
-                "frames": (
-                    "INT",
-                    {
-                        "default": 14,
-                        "min": 2,
-                        "max": 64,
-                        "tooltip": "Must equal the Drags node's frames (the video length)",
-                    },
-                ),
-                "decode_chunk_size": (
-                    "INT",
-                    {"default": 14, "min": 1, "max": 64, "tooltip": "Frames decoded at once: lower = less memory"},
-                ),
-                "negative": (
-                    list(NEGATIVES),
-                    {
-                        "default": "official",
-                        "tooltip": "Unconditional pass: official drops image, CLIP, drags; drags_only the drags",
-                    },
-                ),
-            },
-            "optional": {
-                "encoders": ("PM_SVD", {"tooltip": "From Puppet-Master SVD Encoders (or connect clip_vision + vae)"}),
-                "clip_vision": ("CLIP_VISION", {"tooltip": "From ImageOnlyCheckpointLoader(svd.safetensors)"}),
-                "vae": ("VAE", {"tooltip": "From ImageOnlyCheckpointLoader(svd.safetensors)"}),
-            },
-        }
-
-    @classmethod
-    def VALIDATE_INPUTS(cls, cfg: float | None = None, min_cfg: float | None = None) -> bool | str:  # noqa: N802
+    def validate_inputs(cls, cfg: float | None = None, min_cfg: float | None = None) -> bool | str:
         return widget_problem(cls, cfg=cfg, min_cfg=min_cfg) or True
 
-    def generate(
-        self,
+    @classmethod
+    def execute(
+        cls,
         model: object,
         image: torch.Tensor,
         drags: DragSet,
@@ -105,7 +109,7 @@ class PuppetMasterSampler:
         encoders: SVDEncoders | None = None,
         clip_vision: object | None = None,
         vae: object | None = None,
-    ) -> tuple[torch.Tensor]:
+    ) -> io.NodeOutput:
         settings = SamplerSettings(
             steps=steps, min_guidance=min_cfg, max_guidance=cfg, seed=seed, negative=negative,
             decode_chunk_size=decode_chunk_size,
@@ -119,4 +123,4 @@ class PuppetMasterSampler:
         positive, unconditional, latent = drag_conditioning(encoders, model_inputs(image, drags), settings.negative)
         samples = sample_official(model, positive, unconditional, latent, settings)
         video = encoders.vae.decode(samples.float() * LATENT_SCALE, settings.decode_chunk_size)
-        return (require_finite(video, "decoded frames (from the VAE)").permute(0, 2, 3, 1).cpu(),)
+        return io.NodeOutput(require_finite(video, "decoded frames (from the VAE)").permute(0, 2, 3, 1).cpu())

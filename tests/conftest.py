@@ -1,6 +1,7 @@
 """Shared test fixtures: tiny models built from the project's own config, and the official golden files.
 
-Everything but the official-parity fixtures (`official_*`, `unet_io`, `drag_io`) works without ../shared.
+Everything but the official-parity fixtures (`official_*`, `unet_io`, `drag_io`) works without ../shared; the node
+tests need ComfyUI's source for its `comfy_api` (COMFYUI_PATH or ../shared/comfyui/src, see support.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from safetensors.torch import load_file
 
 from puppet_master.model import PuppetMasterUNet
 from puppet_master.selfcheck import random_tiny_unet, tiny_unet_config, write_tiny_svd_folder
-from support import shared_path
+from support import add_comfy_api_to_path, shared_path
+
+add_comfy_api_to_path()  # the nodes are V3 nodes: they import ComfyUI's comfy_api
 
 
 @pytest.fixture(scope="session")

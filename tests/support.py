@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,23 @@ SHARED = Path(os.environ.get("PUPPET_MASTER_SHARED", REPO.parent / "shared"))
 
 
 EXAMPLE_PROMPTS = REPO / "example_workflows" / "api"
+
+
+def comfyui_source() -> Path | None:
+    """The ComfyUI folder whose `comfy_api` the V3 nodes import outside a running ComfyUI: COMFYUI_PATH (the
+    checkout the real-server tests use), else ../shared/comfyui/src; None when neither holds comfy_api."""
+    for folder in (os.environ.get("COMFYUI_PATH"), SHARED / "comfyui" / "src"):
+        if folder and (Path(folder) / "comfy_api" / "v0_0_2").is_dir():
+            return Path(folder)
+    return None
+
+
+def add_comfy_api_to_path() -> None:
+    """Make the nodes importable outside ComfyUI. Without a ComfyUI, importing them fails naming the fix
+    (nodes/v3.py): the node tests never run against a stand-in of ComfyUI's API."""
+    source = comfyui_source()
+    if source is not None and str(source) not in sys.path:
+        sys.path.append(str(source))
 
 
 def tiny_prompt(name: str, steps: int = 2, folder: Path = EXAMPLE_PROMPTS) -> dict:

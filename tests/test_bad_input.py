@@ -161,13 +161,13 @@ def test_model_and_svd_names_stay_inside_their_folders(tmp_path, monkeypatch, na
     ],
 )
 def test_nodes_refuse_malformed_widgets_at_queue_time(node, values, message):
-    assert message in node.VALIDATE_INPUTS(**values)
+    assert message in node.validate_inputs(**values)
 
 
 def test_nodes_accept_good_and_linked_widgets():
     document = json.dumps({"version": 1, "width": 96, "height": 80, "drags": [{"points": [[5, 5], [9, 9]]}]})
-    assert PuppetMasterSampler.VALIDATE_INPUTS(cfg=5.0, min_cfg=1.0) is True
-    assert PuppetMasterSampler.VALIDATE_INPUTS(cfg=None, min_cfg=None) is True
-    assert PuppetMasterPrepareImage.VALIDATE_INPUTS(scale=2.2, size=256) is True
-    assert PuppetMasterDrags.VALIDATE_INPUTS(drags=document, frames=14) is True
-    assert PuppetMasterDrags.VALIDATE_INPUTS(drags='[[{"x": 1, "y": 2}, {"x": 3, "y": 4}]]', frames=14) is True
+    assert PuppetMasterSampler.validate_inputs(cfg=5.0, min_cfg=1.0) is True
+    assert PuppetMasterSampler.validate_inputs(cfg=None, min_cfg=None) is True
+    assert PuppetMasterPrepareImage.validate_inputs(scale=2.2, size=256) is True
+    assert PuppetMasterDrags.validate_inputs(drags=document, frames=14) is True
+    assert PuppetMasterDrags.validate_inputs(drags='[[{"x": 1, "y": 2}, {"x": 3, "y": 4}]]', frames=14) is True

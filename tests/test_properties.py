@@ -96,10 +96,10 @@ widget_values = st.one_of(st.none(), numbers, st.text(max_size=10), st.booleans(
 @given(widget_values, widget_values, widget_values, widget_values)
 def test_node_validation_answers_true_or_a_message_never_raises(cfg, min_cfg, scale, frames):
     answers = [
-        PuppetMasterSampler.VALIDATE_INPUTS(cfg=cfg, min_cfg=min_cfg),
-        PuppetMasterPrepareImage.VALIDATE_INPUTS(scale=scale, size=frames),
-        PuppetMasterDrags.VALIDATE_INPUTS(drags=as_text(cfg), frames=frames),
-        PuppetMasterDrags.VALIDATE_INPUTS(drags=cfg if isinstance(cfg, str) else None, frames=14),
+        PuppetMasterSampler.validate_inputs(cfg=cfg, min_cfg=min_cfg),
+        PuppetMasterPrepareImage.validate_inputs(scale=scale, size=frames),
+        PuppetMasterDrags.validate_inputs(drags=as_text(cfg), frames=frames),
+        PuppetMasterDrags.validate_inputs(drags=cfg if isinstance(cfg, str) else None, frames=14),
     ]
     for answer in answers:
         assert answer is True or (isinstance(answer, str) and answer)

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from nodes import NODE_CLASS_MAPPINGS
+from nodes import NODES_BY_ID
 from support import REPO
 
 EXAMPLES = REPO / "example_workflows"  # UI format (ComfyUI's template browser lists them); API twins in api/
@@ -27,22 +27,22 @@ CORE_NODES = {  # type: (widget count in UI format, {output slot: type}, {socket
     ),
     "VAEDecode": (0, {0: "IMAGE"}, {"samples": "LATENT", "vae": "VAE"}),
 }
-WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN")
+WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
 FILE_LISTS = {"unet_name", "svd_folder"}  # depend on the user's model folders
 
 
 def widget_inputs(node_type):
-    spec = NODE_CLASS_MAPPINGS[node_type].INPUT_TYPES()
+    spec = NODES_BY_ID[node_type].INPUT_TYPES()
     items = {**spec["required"], **spec.get("optional", {})}
     return {
         name: value
         for name, value in items.items()
-        if isinstance(value[0], list) or (value[0] in WIDGET_TYPES and not (value[1:] and value[1].get("forceInput")))
+        if value[0] in WIDGET_TYPES and not (value[1:] and value[1].get("forceInput"))
     }
 
 
 def socket_inputs(node_type):
-    spec = NODE_CLASS_MAPPINGS[node_type].INPUT_TYPES()
+    spec = NODES_BY_ID[node_type].INPUT_TYPES()
     items = {**spec["required"], **spec.get("optional", {})}
     return {name: value[0] for name, value in items.items() if name not in widget_inputs(node_type)}
 
@@ -50,8 +50,8 @@ def socket_inputs(node_type):
 def check_widget(node_type, name, value):
     declared = widget_inputs(node_type)[name]
     kind, options = declared[0], (declared[1] if declared[1:] else {})
-    if isinstance(kind, list):
-        assert name in FILE_LISTS or value in kind, (node_type, name, value)
+    if kind == "COMBO":  # V3 combos: ("COMBO", {"options": [...]})
+        assert name in FILE_LISTS or value in options["options"], (node_type, name, value)
         assert isinstance(value, str)
     elif kind == "INT":
         assert isinstance(value, int) and options.get("min", value) <= value <= options.get("max", value)
@@ -71,7 +71,7 @@ def test_ui_workflow_matches_the_nodes(path):
     nodes = {node["id"]: node for node in workflow["nodes"]}
     for node in nodes.values():
         node_type = node["type"]
-        assert node_type in NODE_CLASS_MAPPINGS or node_type in CORE_NODES, node_type
+        assert node_type in NODES_BY_ID or node_type in CORE_NODES, node_type
         if node_type in CORE_NODES:
             assert len(node["widgets_values"]) == CORE_NODES[node_type][0], node_type
             continue
@@ -84,7 +84,7 @@ def test_ui_workflow_matches_the_nodes(path):
         assert values == [], (node_type, values)
         sockets = socket_inputs(node_type)
         assert {i["name"]: i["type"] for i in node["inputs"]} == sockets, node_type
-        required = NODE_CLASS_MAPPINGS[node_type].INPUT_TYPES()["required"]
+        required = NODES_BY_ID[node_type].INPUT_TYPES()["required"]
         assert all(i["link"] is not None for i in node["inputs"] if i["name"] in required), node_type
     for link_id, source, slot, target, target_slot, link_type in workflow["links"]:
         output = nodes[source]["outputs"][slot]
@@ -109,10 +109,10 @@ def test_api_workflow_is_the_same_graph(path):
         for name, value in node["inputs"].items():
             if isinstance(value, list):
                 api_links.add((int(value[0]), value[1], int(node_id), name))
-            elif node_type in NODE_CLASS_MAPPINGS:
+            elif node_type in NODES_BY_ID:
                 check_widget(node_type, name, value)
-        if node_type in NODE_CLASS_MAPPINGS:
-            declared = {**NODE_CLASS_MAPPINGS[node_type].INPUT_TYPES()["required"]}
+        if node_type in NODES_BY_ID:
+            declared = {**NODES_BY_ID[node_type].INPUT_TYPES()["required"]}
             assert set(declared) <= set(node["inputs"]), (node_type, set(declared) - set(node["inputs"]))
     assert api_links == ui_links
 

@@ -8,6 +8,7 @@ through Loader -> conditioning -> VideoLinearCFGGuidance -> KSampler(euler, karr
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import os
@@ -35,6 +36,7 @@ def import_comfy_and_pack():
     pack = importlib.util.module_from_spec(spec)
     sys.modules["puppet_master_pack"] = pack
     spec.loader.exec_module(pack)
+    asyncio.run(pack.comfy_entrypoint())  # as ComfyUI does: this imports the nodes (pack.nodes)
     return pack
 
 

@@ -26,10 +26,14 @@ from aiohttp import web
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
 PACK = REPO.name
 
-from nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS  # noqa: E402
+from support import add_comfy_api_to_path  # noqa: E402
+
+add_comfy_api_to_path()  # the V3 nodes import ComfyUI's comfy_api
+
+from nodes import NODES_BY_ID  # noqa: E402
 from puppet_master.selfcheck import demo_image  # noqa: E402
 
 MODEL_PLACEHOLDERS = ("puppet_master/model.safetensors", "diffusers/stable-video-diffusion-img2vid/vae/.keep",
@@ -52,23 +56,10 @@ def prepare_root(root: Path) -> Path:
     return input_dir
 
 
-def node_info(name: str, node_class: type) -> dict:
-    """One /object_info entry for a V1 node class, in the shape ComfyUI's server gives it."""
-    inputs = node_class.INPUT_TYPES()
-    outputs = list(node_class.RETURN_TYPES)
-    return {
-        "input": inputs,
-        "input_order": {section: list(fields) for section, fields in inputs.items()},
-        "output": outputs,
-        "output_is_list": list(getattr(node_class, "OUTPUT_IS_LIST", [False] * len(outputs))),
-        "output_name": list(getattr(node_class, "RETURN_NAMES", outputs)),
-        "name": name,
-        "display_name": NODE_DISPLAY_NAME_MAPPINGS.get(name, name),
-        "description": getattr(node_class, "DESCRIPTION", ""),
-        "python_module": f"custom_nodes.{PACK}",
-        "category": node_class.CATEGORY,
-        "output_node": getattr(node_class, "OUTPUT_NODE", False),
-    }
+def node_info(node_class: type) -> dict:
+    """One /object_info entry for a V3 node class, made by ComfyUI's own code as its server makes it."""
+    node_class.RELATIVE_PYTHON_MODULE = f"custom_nodes.{PACK}"
+    return node_class.GET_NODE_INFO_V1()
 
 
 def core_node(name: str, category: str, inputs: dict, outputs: list[str], output_node: bool = False) -> dict:
@@ -90,7 +81,7 @@ def core_node(name: str, category: str, inputs: dict, outputs: list[str], output
 
 def object_info(input_dir: Path) -> dict:
     images = sorted(path.name for path in input_dir.iterdir() if path.is_file())
-    info = {name: node_info(name, node_class) for name, node_class in NODE_CLASS_MAPPINGS.items()}
+    info = {name: node_info(node_class) for name, node_class in NODES_BY_ID.items()}
     info["LoadImage"] = core_node("LoadImage", "image", {"image": [images, {"image_upload": True}]}, ["IMAGE", "MASK"])
     info["ImageOnlyCheckpointLoader"] = core_node(
         "ImageOnlyCheckpointLoader", "loaders", {"ckpt_name": [["svd.safetensors"]]}, ["MODEL", "CLIP_VISION", "VAE"]

@@ -13,7 +13,7 @@ import json
 import pytest
 from PIL import Image
 
-from nodes import NODE_CLASS_MAPPINGS
+from nodes import NODES_BY_ID
 from support import REPO, tiny_prompt
 
 WORKFLOWS = REPO / "example_workflows" / "api"
@@ -38,8 +38,8 @@ def test_most_example_workflows_run_on_tiny_weights():
 
 def test_pack_loads_into_the_real_server(server):
     info = server.get("/object_info")
-    assert set(NODE_CLASS_MAPPINGS) <= set(info)
-    assert "tiny.safetensors" in info["PuppetMasterLoader"]["input"]["required"]["unet_name"][0]
+    assert set(NODES_BY_ID) <= set(info)
+    assert "tiny.safetensors" in info["PuppetMasterLoader"]["input"]["required"]["unet_name"][1]["options"]
     log = server.log_text()
     assert "IMPORT FAILED" not in log or "PuppetMaster" not in log.split("IMPORT FAILED")[1][:300]
 
@@ -53,8 +53,9 @@ def test_workflows_match_the_servers_object_info(server, path):
         declared = {**spec.get("required", {}), **spec.get("optional", {})}
         for name, value in node["inputs"].items():
             assert name in declared, f"{path.name} node {node_id}: no input {name!r} on {node['class_type']}"
-            options = declared[name][0]
-            if isinstance(options, list) and not isinstance(value, list) and node["class_type"] not in MODEL_NODES:
+            kind, extra = declared[name][0], (declared[name][1] if len(declared[name]) > 1 else {})
+            options = kind if isinstance(kind, list) else extra.get("options") if kind == "COMBO" else None  # V1, V3
+            if options is not None and not isinstance(value, list) and node["class_type"] not in MODEL_NODES:
                 assert value in options, f"{path.name} node {node_id}: {name}={value!r} not in {options}"
 
 

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from nodes import NODE_CLASS_MAPPINGS
+from nodes import NODES_BY_ID
 from support import REPO
 
 EXAMPLES = REPO / "example_workflows"
@@ -38,9 +38,11 @@ def test_the_template_listing_holds_the_example_workflows(server):
 
 
 def test_help_pages_are_served_where_the_frontend_looks(server):
-    for node in NODE_CLASS_MAPPINGS:
-        body, _ = fetch(server, f"/extensions/{pack_folder(server)}/docs/{node}.md")
-        assert body == (REPO / "web" / "docs" / f"{node}.md").read_bytes()
+    """The frontend fetches docs/<Node>/<locale>.md first, then docs/<Node>.md."""
+    for node in NODES_BY_ID:
+        for page in (f"{node}.md", f"{node}/zh.md"):
+            body, _ = fetch(server, f"/extensions/{pack_folder(server)}/docs/{page}")
+            assert body == (REPO / "web" / "docs" / page).read_bytes(), page
 
 
 def test_both_locales_reach_the_frontend(server):
@@ -48,13 +50,13 @@ def test_both_locales_reach_the_frontend(server):
     for lang in ("en", "zh"):
         ours = json.loads((REPO / "locales" / lang / "main.json").read_text())
         served = translations[lang]["nodeDefs"]
-        for node in NODE_CLASS_MAPPINGS:
+        for node in NODES_BY_ID:
             assert served[node] == ours["nodeDefs"][node], (lang, node)
 
 
 def test_object_info_carries_descriptions_tooltips_and_search_aliases(server):
     info = server.get("/object_info")
-    for node, cls in NODE_CLASS_MAPPINGS.items():
+    for node, cls in NODES_BY_ID.items():
         assert info[node]["description"] == cls.DESCRIPTION
         assert info[node]["output_tooltips"] == list(cls.OUTPUT_TOOLTIPS)
         assert {"drag", "trajectory", "motion", "puppet", "part motion"} <= set(info[node]["search_aliases"])

@@ -20,7 +20,7 @@ import json
 
 import pytest
 
-from nodes import NODE_CLASS_MAPPINGS
+from nodes import NODES_BY_ID
 from support import REPO, tiny_prompt
 
 SNAPSHOT = REPO / "tests" / "data" / "object_info_v1.json"
@@ -76,7 +76,7 @@ def differences(node: str, before: dict, after: dict) -> list[str]:
 def test_object_info_keeps_everything_saved_workflows_depend_on(server):
     info = server.get("/object_info")
     snapshot = json.loads(SNAPSHOT.read_text())
-    assert sorted(snapshot) == sorted(NODE_CLASS_MAPPINGS)
+    assert sorted(snapshot) == sorted(NODES_BY_ID)
     found = [change for node, before in snapshot.items() for change in differences(node, before, info[node])]
     assert found == []
 
@@ -115,7 +115,7 @@ def test_previous_release_widget_values_land_on_the_same_inputs(server, path):
     api = json.loads((PREVIOUS_RELEASE / "api" / f"{path.stem}.api.json").read_text())
     checked = 0
     for node in json.loads(path.read_text())["nodes"]:
-        if node["type"] not in NODE_CLASS_MAPPINGS:
+        if node["type"] not in NODES_BY_ID:
             continue
         names = widget_names(info[node["type"]])
         assert len(names) == len(node["widgets_values"]), (node["type"], names, node["widgets_values"])

@@ -70,7 +70,7 @@ def test_a_ckpt_is_never_listed(server):
     ckpt.write_bytes(b"not a safetensors file")
     try:
         loader = server.get("/object_info/PuppetMasterLoader")["PuppetMasterLoader"]
-        listed = loader["input"]["required"]["unet_name"][0]
+        listed = loader["input"]["required"]["unet_name"][1]["options"]
         assert "model.ckpt" not in listed and "tiny.safetensors" in listed
     finally:
         ckpt.unlink()

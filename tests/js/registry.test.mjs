@@ -1,4 +1,5 @@
-// What the pack shows in the REAL ComfyUI frontend beside its nodes: each node's help page (web/docs/<Node>.md)
+// What the pack shows in the REAL ComfyUI frontend beside its nodes: each node's help page (web/docs/<Node>.md,
+// and web/docs/<Node>/zh.md in Chinese)
 // in the node info panel, the Chinese locale (locales/zh/main.json), and the example workflows in the template
 // browser with their thumbnails. Needs a real ComfyUI server with this pack: COMFYUI_URL (tests/e2e/test_registry.py
 // sets it). Screenshots go to tests/js/artifacts/.
@@ -58,8 +59,14 @@ function firstWords(node) {
   return paragraph.replace(/[`*[\]]/g, "").split(/[:.(]/)[0].trim();
 }
 
+/** The first clause of a Chinese help page's first paragraph (web/docs/<Node>/zh.md). */
+function firstChineseWords(node) {
+  const page = readFileSync(join(REPO, "web/docs", node, "zh.md"), "utf8");
+  return page.split("\n\n")[1].replace(/\s+/g, "").replace(/[`*[\]]/g, "").split(/[，。（]/)[0];
+}
+
 /** A new node of `type` alone on the canvas, selected with a click on its title as a user does; its Node Info button. */
-async function select(page, type) {
+async function select(page, type, infoLabel = "Node Info") {
   const [x, y] = await page.evaluate((name) => {
     const graph = window.app.graph;
     graph.clear();
@@ -72,7 +79,7 @@ async function select(page, type) {
     const rect = canvas.canvas.getBoundingClientRect();
     return [rect.left + cx, rect.top + cy];
   }, type);
-  const toolbox = page.getByRole("button", { name: "Node Info" }); // the selection toolbox's (i)
+  const toolbox = page.getByRole("button", { name: infoLabel }); // the selection toolbox's (i)
   for (let attempt = 0; attempt < 4; attempt++) {
     await page.waitForTimeout(400);
     await page.mouse.click(x, y);
@@ -118,6 +125,26 @@ describe("the pack's help pages in the node info panel", { skip }, () => {
 });
 
 describe("the Chinese locale", { skip }, () => {
+  test("the Info tab shows the Chinese help page (web/docs/<Node>/zh.md)", async () => {
+    const { page, errors } = await open("zh");
+    try {
+      for (const node of ["PuppetMasterSampler", "PuppetMasterDrags"]) {
+        await (await select(page, node, "节点信息")).click();
+        await page.getByText(firstChineseWords(node), { exact: false }).first().waitFor({ timeout: 20_000 });
+        const panel = await page.evaluate(() => document.body.innerText);
+        assert.ok(panel.includes("提示") && !panel.includes(firstWords(node)), `${node}: not the Chinese page`);
+        if (node === "PuppetMasterSampler") await page.screenshot({ path: join(ARTIFACTS, "registry_help_zh.png") });
+      }
+      assert.deepEqual(errors, []);
+    } catch (error) {
+      await page.screenshot({ path: join(ARTIFACTS, "registry_help_zh_failure.png") });
+      throw error;
+    } finally {
+      await page.close();
+    }
+  });
+
+
   test("node names, inputs and search results come from locales/zh", async () => {
     const { page, errors } = await open("zh");
     try {
