@@ -97,4 +97,4 @@ def test_the_frontend_shows_help_pages_locales_and_templates(server):
     """tests/js/registry.test.mjs against this server: help page per node in the Info tab, Chinese names,
     the template browser with the thumbnails."""
     output = server.run_browser_test("registry.test.mjs")
-    assert "# skipped 0" in output and "# pass 3" in output, output[-2000:]
+    assert "# skipped 0" in output and "# pass 4" in output, output[-2000:]
