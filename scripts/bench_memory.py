@@ -20,6 +20,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+if os.environ.get("COMFYUI_PATH"):  # the nodes are V3 nodes: they import ComfyUI's comfy_api
+    sys.path.append(os.environ["COMFYUI_PATH"])
 MIB = 1024 * 1024
 
 
@@ -76,14 +78,14 @@ def _run_nodes(image_path: str, mask_path: str, drags_path: str, frames: int, st
     with Image.open(mask_path) as opened:
         mask = torch.from_numpy(np.asarray(opened.convert("L"), dtype=np.float32) / 255)[None]
     drags = Path(drags_path).read_text()
-    (model,) = PuppetMasterLoader().load("tiny.safetensors", "fp32")
-    (encoders,) = PuppetMasterSVDEncoders().load("svd_tiny")
-    drag_set, _ = PuppetMasterDrags().build(image, drags, frames)["result"]
-    cropped, drag_set, crop = PuppetMasterPrepareImage().prepare(image, drag_set, 2.2, 256, mask)
-    (generated,) = PuppetMasterSampler().generate(
+    (model,) = PuppetMasterLoader.execute("tiny.safetensors", "fp32")
+    (encoders,) = PuppetMasterSVDEncoders.execute("svd_tiny")
+    drag_set, *_ = PuppetMasterDrags.execute(image, drags, frames)
+    cropped, drag_set, crop = PuppetMasterPrepareImage.execute(image, drag_set, 2.2, 256, mask)
+    (generated,) = PuppetMasterSampler.execute(
         model, cropped, drag_set, 0, steps, 5.0, 1.0, frames, 14, "official", encoders=encoders
     )
-    (result,) = PuppetMasterPasteBack().paste(generated, crop, image, mask)
+    (result,) = PuppetMasterPasteBack.execute(generated, crop, image, mask)
     assert result.shape == (frames, image.shape[1], image.shape[2], 3)
     assert all(bool(torch.isfinite(frame).all()) for frame in result)  # frame by frame: no full-size mask
 
