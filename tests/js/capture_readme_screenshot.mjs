@@ -1,6 +1,6 @@
 // Writes docs/comfyui_running.png, the README's first picture: the mask + paste-back example workflow in the real
-// frontend while it runs (the Drags editor with its drags over the picture, the painted mask hatched; the Sampler's
-// progress and latent preview). A dev tool, rerun when the nodes or the frontend change:
+// frontend while it runs (the Drags editor with its drags over the picture, the painted mask hatched; the Sampler
+// running). A dev tool, rerun when the nodes or the frontend change:
 //   COMFYUI_URL=http://127.0.0.1:8188 node tests/js/capture_readme_screenshot.mjs
 // against a ComfyUI with this pack, weights named as below (MODELS) and `example.png` in its input folder with
 // the object painted transparent (as the mask editor saves it), e.g. the e2e server of tests/e2e/conftest.py.
@@ -42,7 +42,7 @@ try {
     await window.app.api.queuePrompt(0, { output, workflow });
   });
   // A few denoising steps in: the Drags node has run (its editor shows the run's picture), the Sampler shows its
-  // progress and latent preview. (A whole run of 50 steps takes minutes on a loaded CPU even with tiny weights.)
+  // progress. (A whole run of 50 steps takes minutes on a loaded CPU even with tiny weights.)
   await page.waitForFunction(() => window.pmSamplerStep >= 3, null, { timeout: 900_000, polling: 1000 });
   await page.waitForTimeout(2000);
   const path = join(REPO, "docs/comfyui_running.png");
