@@ -16,7 +16,7 @@ import torch
 from puppet_master.drags import drag_tensor
 from puppet_master.encoders import SVDEncoders
 from puppet_master.image import object_crop
-from puppet_master.sampler_settings import NEGATIVES, check_negative
+from puppet_master.sampler_settings import NEGATIVES, OFFICIAL_SETTINGS, check_negative
 from puppet_master.video import from_pil
 
 from .comfy_encoders import ComfyImageEmbedder, ComfyVideoAutoencoder
@@ -126,7 +126,11 @@ class PuppetMasterConditioning(io.ComfyNode):
                 io.Image.Input("image", tooltip="The image the drags were drawn on, or Prepare Image's crop"),
                 PM_DRAGS.Input("drags", tooltip="The drags (their frames is the video length)"),
                 io.Combo.Input(
-                    "negative", options=list(NEGATIVES), default="official", tooltip=NEGATIVE_TOOLTIP, advanced=True
+                    "negative",
+                    options=list(NEGATIVES),
+                    default=OFFICIAL_SETTINGS.negative,
+                    tooltip=NEGATIVE_TOOLTIP,
+                    advanced=True,
                 ),
                 io.ClipVision.Input("clip_vision", optional=True, tooltip=CHECKPOINT_TOOLTIP),
                 io.Vae.Input("vae", optional=True, tooltip=CHECKPOINT_TOOLTIP),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from puppet_master.encoders import SVDEncoders
-from puppet_master.sampler_settings import SamplerSettings
+from puppet_master.sampler_settings import OFFICIAL_SETTINGS, SamplerSettings
 from puppet_master.sampling import require_finite
 
 from .checks import widget_problem
@@ -45,17 +45,26 @@ class PuppetMasterSampler(io.ComfyNode):
                 PM_DRAGS.Input("drags", tooltip="The drags, from Drags or Prepare Image"),
                 io.Int.Input(
                     "seed",
-                    default=0,
+                    default=OFFICIAL_SETTINGS.seed,
                     min=0,
                     max=0xFFFFFFFFFFFFFFFF,
                     control_after_generate=True,
                     tooltip="Noise seed: same seed, image and drags give the same video",
                 ),
-                io.Int.Input("steps", default=50, min=1, max=200, tooltip="Denoising steps (official 50)"),
-                io.Float.Input("cfg", default=5.0, min=1.0, max=20.0, step=0.1, tooltip="Guidance of the last frame"),
+                io.Int.Input(
+                    "steps", default=OFFICIAL_SETTINGS.steps, min=1, max=200, tooltip="Denoising steps (official 50)"
+                ),
+                io.Float.Input(
+                    "cfg",
+                    default=OFFICIAL_SETTINGS.max_guidance,
+                    min=1.0,
+                    max=20.0,
+                    step=0.1,
+                    tooltip="Guidance of the last frame",
+                ),
                 io.Float.Input(
                     "min_cfg",
-                    default=1.0,
+                    default=OFFICIAL_SETTINGS.min_guidance,
                     min=0.0,
                     max=20.0,
                     step=0.1,
@@ -67,14 +76,18 @@ class PuppetMasterSampler(io.ComfyNode):
                 ),
                 io.Int.Input(
                     "decode_chunk_size",
-                    default=14,
+                    default=OFFICIAL_SETTINGS.decode_chunk_size,
                     min=1,
                     max=64,
                     tooltip="Frames decoded at once: lower = less memory",
                     advanced=True,
                 ),
                 io.Combo.Input(
-                    "negative", options=list(NEGATIVES), default="official", tooltip=NEGATIVE_TOOLTIP, advanced=True
+                    "negative",
+                    options=list(NEGATIVES),
+                    default=OFFICIAL_SETTINGS.negative,
+                    tooltip=NEGATIVE_TOOLTIP,
+                    advanced=True,
                 ),
                 PM_SVD.Input(
                     "encoders", optional=True, tooltip="From Puppet-Master SVD Encoders (or connect clip_vision + vae)"
