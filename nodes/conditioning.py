@@ -23,7 +23,7 @@ from .comfy_encoders import ComfyImageEmbedder, ComfyVideoAutoencoder
 from .images import first_image
 from .native_model import DRAGS_KEY
 from .types import DragSet
-from .v3 import CATEGORY, PM_DRAGS, PM_SVD, SEARCH_ALIASES, io
+from .v3 import PM_DRAGS, PM_SVD, io, pack_schema
 
 DEFAULT_SIZE = 256
 NEGATIVE_TOOLTIP = "Unconditional pass: official drops image, CLIP, drags; drags_only the drags"
@@ -112,16 +112,15 @@ class PuppetMasterConditioning(io.ComfyNode):
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return pack_schema(
             node_id="PuppetMasterConditioning",
             display_name="Puppet-Master Conditioning",
-            category=CATEGORY,
             description=(
                 "Conditioning for the Puppet-Master MODEL: connect positive/negative/latent to KSampler (euler, "
                 "karras, cfg 5) after VideoLinearCFGGuidance (min_cfg 1) for the official settings. Frames come from "
                 "the Drags node."
             ),
-            search_aliases=[*SEARCH_ALIASES, "conditioning", "img2vid conditioning"],
+            extra_aliases=("conditioning", "img2vid conditioning"),
             inputs=[
                 io.Image.Input("image", tooltip="The image the drags were drawn on, or Prepare Image's crop"),
                 PM_DRAGS.Input("drags", tooltip="The drags (their frames is the video length)"),

@@ -12,7 +12,7 @@ from puppet_master.video import from_pil
 from .checks import widget_problem
 from .images import first_image, mask_array
 from .types import DragSet
-from .v3 import CATEGORY, PM_CROP, PM_DRAGS, SEARCH_ALIASES, io
+from .v3 import PM_CROP, PM_DRAGS, io, pack_schema
 
 
 class PuppetMasterPrepareImage(io.ComfyNode):
@@ -21,15 +21,13 @@ class PuppetMasterPrepareImage(io.ComfyNode):
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return pack_schema(
             node_id="PuppetMasterPrepareImage",
             display_name="Puppet-Master Prepare Image",
-            category=CATEGORY,
             description=(
                 "The official object-centric crop: the object (mask) centred in a white square and resized; the drags "
                 "follow. Without a mask the image is padded to a square."
             ),
-            search_aliases=SEARCH_ALIASES,
             inputs=[
                 io.Image.Input("image", tooltip="The image the drags were drawn on"),
                 PM_DRAGS.Input("drags", tooltip="Drags from Puppet-Master Drags"),
@@ -70,12 +68,10 @@ class PuppetMasterPasteBack(io.ComfyNode):
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return pack_schema(
             node_id="PuppetMasterPasteBack",
             display_name="Puppet-Master Paste Back",
-            category=CATEGORY,
             description="Puts the generated crop frames back onto the original image, at its resolution.",
-            search_aliases=SEARCH_ALIASES,
             inputs=[
                 io.Image.Input("frames", tooltip="Frames from the Sampler"),
                 PM_CROP.Input("crop", tooltip="The crop output of Prepare Image"),

@@ -13,7 +13,7 @@ from . import comfy_env
 from .checks import widget_problem
 from .images import first_image
 from .types import DragSet
-from .v3 import CATEGORY, PM_DRAGS, SEARCH_ALIASES, io
+from .v3 import PM_DRAGS, io, pack_schema
 
 EMPTY_DOCUMENT = '{"version": 1, "width": 512, "height": 512, "drags": []}'
 # The "ui" key naming the image the node ran on, for its editor (web/drag_editor.js). Not "images": the
@@ -52,15 +52,13 @@ class PuppetMasterDrags(io.ComfyNode):
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return pack_schema(
             node_id="PuppetMasterDrags",
             display_name="Puppet-Master Drags",
-            category=CATEGORY,
             description=(
                 "Draw up to 5 drags on the image in the node's editor (or type the JSON document); a connected tracks "
                 "string (KJNodes SplineEditor, ATI, WanMove JSON) or core TRACKS replaces the editor's drags."
             ),
-            search_aliases=SEARCH_ALIASES,
             inputs=[
                 io.Image.Input("image", tooltip="The image the drags are drawn on (the one the Sampler animates)"),
                 io.String.Input(
@@ -125,12 +123,10 @@ class PuppetMasterDrawDrags(io.ComfyNode):
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return pack_schema(
             node_id="PuppetMasterDrawDrags",
             display_name="Puppet-Master Draw Drags",
-            category=CATEGORY,
             description="Draws the drag tracks over frames to check the motion (the crop's frames, or Paste Back's).",
-            search_aliases=SEARCH_ALIASES,
             inputs=[
                 io.Image.Input("frames", tooltip="Frames from the Sampler or Paste Back"),
                 PM_DRAGS.Input("drags", tooltip="The drags the frames were generated with"),

@@ -9,7 +9,7 @@ from puppet_master.encoders import SVDEncoders, load_svd_encoders
 from . import comfy_env
 from .comfy_encoders import ManagedImageEmbedder, ManagedVideoAutoencoder
 from .native_model import WEIGHT_DTYPES, load_native_model
-from .v3 import CATEGORY, PM_SVD, SEARCH_ALIASES, io
+from .v3 import PM_SVD, io, pack_schema
 
 
 class PuppetMasterLoader(io.ComfyNode):
@@ -18,16 +18,14 @@ class PuppetMasterLoader(io.ComfyNode):
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return pack_schema(
             node_id="PuppetMasterLoader",
             display_name="Puppet-Master Loader",
-            category=CATEGORY,
             description=(
                 "Load the Puppet-Master UNet (model.safetensors, CC-BY-NC-SA-4.0) from models/puppet_master as a "
                 "MODEL. Core loaders (UNETLoader, ImageOnlyCheckpointLoader) cannot read it: they would see a plain "
                 "SVD UNet without the drag layers."
             ),
-            search_aliases=SEARCH_ALIASES,
             inputs=[
                 io.Combo.Input(
                     "unet_name",
@@ -62,15 +60,13 @@ class PuppetMasterSVDEncoders(io.ComfyNode):
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return pack_schema(
             node_id="PuppetMasterSVDEncoders",
             display_name="Puppet-Master SVD Encoders",
-            category=CATEGORY,
             description=(
                 "The SVD img2vid VAE and CLIP image encoder from a diffusers folder in models/diffusers (for users "
                 "without svd.safetensors)."
             ),
-            search_aliases=SEARCH_ALIASES,
             inputs=[
                 io.Combo.Input(
                     "svd_folder",

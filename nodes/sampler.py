@@ -21,7 +21,7 @@ from .conditioning import (
 )
 from .native_sampling import sample_official
 from .types import DragSet
-from .v3 import CATEGORY, PM_DRAGS, PM_SVD, SEARCH_ALIASES, io
+from .v3 import PM_DRAGS, PM_SVD, io, pack_schema
 
 
 class PuppetMasterSampler(io.ComfyNode):
@@ -29,16 +29,14 @@ class PuppetMasterSampler(io.ComfyNode):
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return pack_schema(
             node_id="PuppetMasterSampler",
             display_name="Puppet-Master Sampler",
-            category=CATEGORY,
             description=(
                 "The official settings in one node: Puppet-Master Conditioning + KSampler (euler, karras) with "
                 "per-frame guidance min_cfg -> cfg + VAE decode. Connect Puppet-Master SVD Encoders, or CLIP_VISION + "
                 "VAE from ImageOnlyCheckpointLoader(svd.safetensors)."
             ),
-            search_aliases=SEARCH_ALIASES,
             inputs=[
                 io.Model.Input("model", tooltip="The MODEL from Puppet-Master Loader (patches such as LoRA apply)"),
                 io.Image.Input("image", tooltip="The image to animate (Prepare Image's crop, or padded to a square)"),

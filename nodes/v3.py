@@ -15,7 +15,7 @@ except ImportError as error:  # an old ComfyUI, or the nodes imported outside Co
         "ComfyUI, or outside ComfyUI put its folder on sys.path (the tests find it through COMFYUI_PATH)."
     ) from error
 
-__all__ = ["CATEGORY", "PM_CROP", "PM_DRAGS", "PM_SVD", "SEARCH_ALIASES", "ComfyExtension", "io"]
+__all__ = ["CATEGORY", "PM_CROP", "PM_DRAGS", "PM_SVD", "SEARCH_ALIASES", "ComfyExtension", "io", "pack_schema"]
 
 CATEGORY = "Puppet-Master"
 SEARCH_ALIASES = ["drag", "trajectory", "motion", "puppet", "part motion", "svd", "image to video"]
@@ -26,3 +26,17 @@ PM_DRAGS = io.Custom("PM_DRAGS")
 """The drags and the crop applied since (nodes.types.DragSet)."""
 PM_CROP = io.Custom("PM_CROP")
 """Where Prepare Image's crop lies in the original image (puppet_master.image.CropTransform)."""
+
+
+def pack_schema(
+    node_id: str, display_name: str, description: str, extra_aliases: tuple[str, ...] = (), **schema: object
+) -> io.Schema:
+    """A node's schema in the pack's category, found by the pack's search aliases (and its own extra ones)."""
+    return io.Schema(
+        node_id=node_id,
+        display_name=display_name,
+        category=CATEGORY,
+        description=description,
+        search_aliases=[*SEARCH_ALIASES, *extra_aliases],
+        **schema,
+    )

@@ -9,6 +9,7 @@ drift apart. A node added to nodes.NODES needs a page, both locale entries and a
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -48,20 +49,27 @@ def test_node_declares_a_description_and_a_tooltip_for_every_input_and_output(no
     assert len(getattr(cls, "OUTPUT_TOOLTIPS", ())) == len(outputs_of(node)), f"{node}: one OUTPUT_TOOLTIPS each"
 
 
+def assert_describes_every_socket(page: str, path: Path, node: str, sections: tuple[str, str, str]) -> None:
+    """The help page has the (inputs, outputs, tip) sections, and names every input and output in its section."""
+    where = path.relative_to(REPO)
+    for section in sections:
+        assert section in page, f"{where} lacks {section}"
+    inputs_heading, outputs_heading, _ = sections
+    inputs_section = page.split(inputs_heading, 1)[1].split(outputs_heading, 1)[0]
+    for name in inputs_of(node):
+        assert f"`{name}`" in inputs_section, f"{where} does not describe input {name!r}"
+    outputs_section = page.split(outputs_heading, 1)[1].split("\n## ", 1)[0]
+    for name in outputs_of(node):
+        assert f"`{name}`" in outputs_section, f"{where} does not describe output {name!r}"
+
+
 @pytest.mark.parametrize("node", sorted(NODES_BY_ID))
 def test_help_page_covers_the_node(node):
     path = REPO / "web" / "docs" / f"{node}.md"
     assert path.is_file(), f"write {path.relative_to(REPO)} (what it does, inputs, outputs, a tip)"
     page = path.read_text()
     assert page.startswith(f"# {display_name(node)}\n")
-    for section in ("## Inputs", "## Outputs", "## Tip"):
-        assert section in page, f"{path.name} lacks {section}"
-    inputs_section = page.split("## Inputs", 1)[1].split("## Outputs", 1)[0]
-    for name in inputs_of(node):
-        assert f"`{name}`" in inputs_section, f"{path.name} does not describe input {name!r}"
-    outputs_section = page.split("## Outputs", 1)[1].split("\n## ", 1)[0]
-    for name in outputs_of(node):
-        assert f"`{name}`" in outputs_section, f"{path.name} does not describe output {name!r}"
+    assert_describes_every_socket(page, path, node, ("## Inputs", "## Outputs", "## Tip"))
 
 
 @pytest.mark.parametrize("node", sorted(NODES_BY_ID))
@@ -71,14 +79,7 @@ def test_chinese_help_page_covers_the_node(node):
     assert path.is_file(), f"write {path.relative_to(REPO)} (the Chinese help page)"
     page = path.read_text()
     assert page.startswith(f"# {LOCALES['zh']['nodeDefs'][node]['display_name']}\n") and CJK.search(page)
-    for section in ("## 输入", "## 输出", "## 提示"):
-        assert section in page, f"{path.relative_to(REPO)} lacks {section}"
-    inputs_section = page.split("## 输入", 1)[1].split("## 输出", 1)[0]
-    for name in inputs_of(node):
-        assert f"`{name}`" in inputs_section, f"{path.relative_to(REPO)} does not describe input {name!r}"
-    outputs_section = page.split("## 输出", 1)[1].split("\n## ", 1)[0]
-    for name in outputs_of(node):
-        assert f"`{name}`" in outputs_section, f"{path.relative_to(REPO)} does not describe output {name!r}"
+    assert_describes_every_socket(page, path, node, ("## 输入", "## 输出", "## 提示"))
 
 
 @pytest.mark.parametrize("node", sorted(NODES_BY_ID))
