@@ -207,17 +207,37 @@ def iter_tensors(
     dtype: torch.dtype | None = None,
     device: torch.device | str = "cpu",
 ) -> Iterator[tuple[str, torch.Tensor]]:
-    """Yield tensors one at a time, read with plain file reads and converted to `dtype` on `device`."""
+    """Yield tensors one at a time, read with plain file reads and converted to `dtype` on `device`.
+
+    A tensor kept as stored owns the bytes it was read into; one converted (another dtype or device) is read
+    into a single scratch buffer, sized once for the largest of them and reused, so converting never leaves
+    freed per-tensor buffers behind in the process."""
+    names = names if names is not None else list(file.tensors)
+    for name in names:
+        if file.tensors[name].dtype not in SAFETENSORS_DTYPES:
+            raise CheckpointError(f"{file.path}: tensor {name} has unsupported dtype {file.tensors[name].dtype}")
+
+    def converted(name: str) -> bool:
+        source = SAFETENSORS_DTYPES[file.tensors[name].dtype]
+        target = dtype if dtype is not None and source.is_floating_point else source
+        return target != source or torch.device(device).type != "cpu"
+
+    sizes = [file.tensors[name].end - file.tensors[name].begin for name in names if converted(name)]
+    scratch = bytearray(max(sizes, default=0))
     with file.path.open("rb") as handle:
-        for name in names if names is not None else list(file.tensors):
+        for name in names:
             entry = file.tensors[name]
-            if entry.dtype not in SAFETENSORS_DTYPES:
-                raise CheckpointError(f"{file.path}: tensor {name} has unsupported dtype {entry.dtype}")
+            size = entry.end - entry.begin
+            buffer = scratch if converted(name) else bytearray(size)
             handle.seek(file.data_start + entry.begin)
-            buffer = bytearray(entry.end - entry.begin)
-            handle.readinto(buffer)
+            handle.readinto(memoryview(buffer)[:size])
             source_dtype = SAFETENSORS_DTYPES[entry.dtype]
-            tensor = torch.frombuffer(buffer, dtype=source_dtype) if buffer else torch.empty(0, dtype=source_dtype)
+            count = size // DTYPE_SIZES[entry.dtype]
+            tensor = (
+                torch.frombuffer(buffer, dtype=source_dtype, count=count)
+                if size
+                else torch.empty(0, dtype=source_dtype)
+            )
             tensor = tensor.reshape(entry.shape)
             if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
                 raise CheckpointError(
@@ -225,7 +245,7 @@ def iter_tensors(
                     "the file is damaged: download it again"
                 )
             target = dtype if dtype is not None and tensor.is_floating_point() else tensor.dtype
-            yield name, tensor.to(device=device, dtype=target)
+            yield name, tensor.to(device=device, dtype=target)  # a new tensor whenever `buffer` is the scratch
 
 
 def weight_files(folder: str | Path) -> list[Path]:
