@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from puppet_master.host_memory import reuse_freed_host_memory
 from puppet_master.loading import read_unet_checkpoint
 from puppet_master.model import FrameBatchUNet, build_unet
 
@@ -109,12 +110,15 @@ def native_classes() -> tuple[type, type]:
     return PuppetMasterModelConfig, PuppetMasterModel
 
 
-def _fresh_drag_cache(executor, *args, **kwargs):
-    """OUTER_SAMPLE wrapper: a generation starts and ends with an empty drag-context cache."""
-    cache = executor.class_obj.model_patcher.model.diffusion_model.drag_cache
+def _generation_scope(executor, *args, **kwargs):
+    """OUTER_SAMPLE wrapper: a generation starts and ends with an empty drag-context cache, and on the CPU its
+    steps reuse the host memory that earlier steps freed (`reuse_freed_host_memory`, as the library's loop)."""
+    patcher = executor.class_obj.model_patcher
+    cache = patcher.model.diffusion_model.drag_cache
     cache.clear()
     try:
-        return executor(*args, **kwargs)
+        with reuse_freed_host_memory(torch.device(patcher.load_device).type == "cpu"):
+            return executor(*args, **kwargs)
     finally:
         cache.clear()
 
@@ -151,6 +155,6 @@ def load_native_model(path: str | Path, weight_dtype: str = "default"):
         model.to(offload_device)
     model.load_model_weights(state, "", assign=patcher.is_dynamic())
     patcher.add_wrapper_with_key(
-        comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, "puppet_master_drag_cache", _fresh_drag_cache
+        comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, "puppet_master_generation", _generation_scope
     )
     return patcher

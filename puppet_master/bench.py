@@ -1,8 +1,9 @@
 """`python -m puppet_master bench`: this implementation against the official per-step behaviour, same run.
 
 The baseline behaves as the official code: every UNet call recomputes the drag-only tensors (drag maps,
-the 15 DragEmbedding CNNs, token masks, position samples) and runs diffusers' standard cross-attention
-with NCHW convolution weights. Each speed lever is then switched on, one after the other, on the same
+the 15 DragEmbedding CNNs, token masks, position samples), runs diffusers' standard cross-attention with
+NCHW convolution weights and whole feed-forward layers, and on the CPU writes every activation buffer into
+fresh pages (glibc's default). Each speed lever is then switched on, one after the other, on the same
 model, weights and inputs, and the variants are timed interleaved (A B C A B C ...) so that a busy machine
 slows them alike. The report gives the step and 50-step ratios, each lever's share, FLOPs, peak memory,
 and how time and memory grow with the frame count and the resolution (JSON, and a PNG plot beside it).
@@ -21,6 +22,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
+from .host_memory import reuse_freed_host_memory
 from .model import PuppetMasterUNet
 from .sampler_settings import SamplerSettings
 from .sampling import initial_noise, sample
@@ -48,6 +50,7 @@ class Variant:
     description: str
     cached_drags: bool = True
     short_context_attention: bool = True
+    bounded_host_memory: bool = True
     channels_last: bool = False
     compiled: bool = False
 
@@ -55,12 +58,26 @@ class Variant:
 VARIANTS = (
     Variant(
         "baseline",
-        "official behaviour: drag work in every call, standard cross-attention, NCHW",
+        "official behaviour: drag work in every call, standard cross-attention, NCHW, fresh host memory per buffer",
         cached_drags=False,
         short_context_attention=False,
+        bounded_host_memory=False,
     ),
-    Variant("drag_context", "+ drag-only work once per generation", short_context_attention=False),
-    Variant("short_context_attention", "+ cross-attention folded over the 1 + K context tokens; ours (the defaults)"),
+    Variant(
+        "drag_context",
+        "+ drag-only work once per generation",
+        short_context_attention=False,
+        bounded_host_memory=False,
+    ),
+    Variant(
+        "short_context_attention",
+        "+ cross-attention folded over the 1 + K context tokens",
+        bounded_host_memory=False,
+    ),
+    Variant(
+        "bounded_host_memory",
+        "+ feed-forward over row chunks, freed activation memory reused on the CPU; ours (the defaults)",
+    ),
 )
 CHANNELS_LAST = Variant("channels_last", "ours + channels-last convolution weights (opt-in: UNet.use_channels_last())")
 COMPILED = Variant("compile", "ours + torch.compile (inductor), opt-in", compiled=True)
@@ -344,6 +361,7 @@ def _inputs(model: PuppetMasterUNet, frames: int, latent: int) -> dict:
 
 def _configure(model: PuppetMasterUNet, variant: Variant) -> None:
     model.use_short_context_attention(variant.short_context_attention)
+    model.use_row_chunked_feed_forward(variant.bounded_host_memory)
     model.use_channels_last(variant.channels_last)
 
 
@@ -451,7 +469,8 @@ def _measure_variants(
             for variant in variants:
                 _configure(model, variant)
                 cpu_started = time.process_time()
-                with PeakMemory(device) as memory:
+                reuse = variant.bounded_host_memory and device.type == "cpu"
+                with PeakMemory(device) as memory, reuse_freed_host_memory(reuse):
                     seconds = _timed(step(variant), device)
                 if round_index >= warmup:  # the warm-up round is not timed
                     times[variant.name].append(seconds)
@@ -464,8 +483,13 @@ def _measure_variants(
         for name, variant in (("baseline", VARIANTS[0]), ("ours", VARIANTS[-1])) if steps > 0 else ():
             _configure(model, variant)
             generation[name] = _timed(
-                lambda cached=variant.cached_drags: sample(
-                    model, noise, *conditioning, SamplerSettings(steps=steps), reuse_drag_context=cached
+                lambda variant=variant: sample(
+                    model,
+                    noise,
+                    *conditioning,
+                    SamplerSettings(steps=steps),
+                    reuse_drag_context=variant.cached_drags,
+                    reuse_host_memory=variant.bounded_host_memory,
                 ),
                 device,
             )
@@ -504,7 +528,7 @@ def measure_scaling(
         drags = inputs.pop("drags")
         with torch.no_grad():
             inputs["drag_context"] = model.prepare_drags(drags, (point_latent, point_latent))
-            with PeakMemory(device) as memory:
+            with PeakMemory(device) as memory, reuse_freed_host_memory(device.type == "cpu"):
                 seconds = _timed(lambda point_inputs=inputs: model(**point_inputs), device)
         results.append(
             ScalingPoint(

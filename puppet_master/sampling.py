@@ -14,6 +14,7 @@ from importlib import resources
 
 import torch
 
+from .host_memory import reuse_freed_host_memory
 from .model import PuppetMasterUNet
 from .sampler_settings import OFFICIAL_SETTINGS, OFFICIAL_STEPS, SamplerSettings, check_count, check_seed
 
@@ -86,6 +87,7 @@ def sample(
     *,
     callback: StepCallback | None = None,
     reuse_drag_context: bool = True,
+    reuse_host_memory: bool = True,
 ) -> torch.Tensor:
     """Denoise `noise` into video latents (0.18215-scaled space), as the official `sample_from_noise`.
 
@@ -100,6 +102,8 @@ def sample(
             sampling with `GenerationCancelled`.
         reuse_drag_context: prepare the drag-only work once (default). False recomputes it in every
             UNet call as the official code does; the benchmark uses it as its baseline.
+        reuse_host_memory: on the CPU, keep freed activation memory for the next buffers while sampling
+            (`reuse_freed_host_memory`, default). False allocates as the official code does (the baseline).
 
     Returns:
         (1, F, 4, h, w) float32 latents.
@@ -127,23 +131,24 @@ def sample(
     drag_inputs = {"drag_context": unet.prepare_drags(drags, latent_size)} if reuse_drag_context else {"drags": drags}
 
     latents = noise.to(device=device, dtype=torch.float32) * schedule.init_noise_sigma
-    for index in range(steps):
-        sigma, sigma_next = sigmas[index], sigmas[index + 1]
-        model_input = latents / ((sigma**2 + 1) ** 0.5)
-        if guided:
-            model_input = torch.cat([model_input, model_input])
-        output = unet(
-            model_input.to(dtype),
-            timesteps[index],
-            image_latents=image_latents,
-            encoder_hidden_states=image_embedding,
-            **drag_inputs,
-        ).float()
-        if guided:
-            conditional, unconditional = output.chunk(2)
-            output = unconditional + scales * (conditional - unconditional)
-        denoised = output * (-sigma / (sigma**2 + 1) ** 0.5) + latents / (sigma**2 + 1)
-        latents = latents + (latents - denoised) / sigma * (sigma_next - sigma)
-        if callback is not None and callback(index, steps, latents) is False:
-            raise GenerationCancelled(f"sampling stopped by the callback after step {index + 1} of {steps}")
+    with reuse_freed_host_memory(reuse_host_memory and device.type == "cpu"):
+        for index in range(steps):
+            sigma, sigma_next = sigmas[index], sigmas[index + 1]
+            model_input = latents / ((sigma**2 + 1) ** 0.5)
+            if guided:
+                model_input = torch.cat([model_input, model_input])
+            output = unet(
+                model_input.to(dtype),
+                timesteps[index],
+                image_latents=image_latents,
+                encoder_hidden_states=image_embedding,
+                **drag_inputs,
+            ).float()
+            if guided:
+                conditional, unconditional = output.chunk(2)
+                output = unconditional + scales * (conditional - unconditional)
+            denoised = output * (-sigma / (sigma**2 + 1) ** 0.5) + latents / (sigma**2 + 1)
+            latents = latents + (latents - denoised) / sigma * (sigma_next - sigma)
+            if callback is not None and callback(index, steps, latents) is False:
+                raise GenerationCancelled(f"sampling stopped by the callback after step {index + 1} of {steps}")
     return require_finite(latents, "denoised latents")

@@ -21,6 +21,7 @@ from ..encoding import encode_drags, sincos_position_table
 from .attention import AllToFirstAttnProcessor, ShortContextAttnProcessor
 from .blocks import DragDownBlock, DragOptions, DragUpBlock
 from .context import BlockDrags, DragContext
+from .feed_forward import CHUNK_BYTES, RowChunkedFeedForward, chunk_feed_forwards
 
 DRAG_DOWN_BLOCK = "CrossAttnDownBlockSpatioTemporal"
 DRAG_UP_BLOCK = "CrossAttnUpBlockSpatioTemporal"
@@ -162,6 +163,7 @@ class PuppetMasterUNet(ModelMixin, AttentionMixin, ConfigMixin):
         self.conv_act = nn.SiLU()
         self.conv_out = nn.Conv2d(block_out_channels[0], out_channels, kernel_size=3, padding=1)
 
+        chunk_feed_forwards(self)
         self._all_to_first = AllToFirstAttnProcessor()
         self.use_all_to_first_attention()
         self._spatial_cross = ShortContextAttnProcessor()
@@ -199,6 +201,13 @@ class PuppetMasterUNet(ModelMixin, AttentionMixin, ConfigMixin):
         `nn.Linear`); a host with cast-on-use layers passes a test for "holds its weights uncast, unpatched"."""
         for processor in (self._spatial_cross, self._temporal_cross):
             processor.readable = readable
+
+    def use_row_chunked_feed_forward(self, enabled: bool = True) -> None:
+        """Run the feed-forward layers over row chunks of bounded size (default), or all rows at once as the
+        official code (`enabled=False`; the benchmark's baseline). Same values either way."""
+        for module in self.modules():
+            if isinstance(module, RowChunkedFeedForward):
+                module.chunk_bytes = CHUNK_BYTES if enabled else None
 
     def use_channels_last(self, enabled: bool = True) -> None:
         """Store every 2-D convolution weight channels-last (NHWC, oneDNN's and cuDNN's native layout), so the

@@ -137,6 +137,8 @@ def drag_work_counts(pack, checkpoint: Path) -> dict:
     import torch
     from safetensors.torch import load_file
 
+    from puppet_master.host_memory import reusing_freed_host_memory
+
     core_nodes = importlib.import_module("nodes")
     io = load_file(SHARED / "fixtures" / "tiny_sampling_io.safetensors")
     model = pack.nodes.native_model.load_native_model(checkpoint, "fp32")
@@ -147,7 +149,11 @@ def drag_work_counts(pack, checkpoint: Path) -> dict:
     for label, steps, cfg in (("guided_3_steps", 3, 3.0), ("unguided_2_steps", 2, 1.0)):
         calls: list[int] = []
         contexts: list[int] = []
+        reusing: list[bool] = []
         hooks = [conv.register_forward_hook(lambda *_, seen=calls: seen.append(1)) for conv in embeddings]
+        hooks.append(
+            unet.conv_in.register_forward_hook(lambda *_, seen=reusing: seen.append(reusing_freed_host_memory()))
+        )
         unet.prepare_drags = lambda *args, seen=contexts, **kwargs: seen.append(1) or prepare(*args, **kwargs)
         positive, negative, latent = pack.nodes.conditioning.conditioning_values(
             io["cond_latent"], io["cond_embedding"], io["drags"][0], "official"
@@ -160,6 +166,8 @@ def drag_work_counts(pack, checkpoint: Path) -> dict:
         counts[label] = len(calls)
         counts[f"{label}_contexts"] = len(contexts)
         counts[f"{label}_cache_entries_after"] = len(unet.drag_cache)
+        counts[f"{label}_unet_calls_reusing_host_memory"] = f"{sum(reusing)} of {len(reusing)}"
+        counts[f"{label}_reusing_host_memory_after"] = reusing_freed_host_memory()
     return counts
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -78,6 +79,18 @@ def test_drag_work_runs_once_per_generation(native_report):
     assert counts["guided_3_steps"] == 15 * counts["guided_3_steps_contexts"]
     assert counts["unguided_2_steps"] == 15 and counts["unguided_2_steps_contexts"] == 1
     assert counts["guided_3_steps_cache_entries_after"] == 0  # nothing outlives the generation
+
+
+@pytest.mark.skipif(
+    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
+    reason="freed host memory is kept through glibc's malloc settings; elsewhere there is nothing to keep",
+)
+def test_every_cpu_step_of_a_generation_reuses_freed_host_memory(native_report):
+    counts = native_report["drag_work"]
+    calls = counts["guided_3_steps_contexts"] * 3
+    assert counts["guided_3_steps_unet_calls_reusing_host_memory"] == f"{calls} of {calls}"
+    assert counts["unguided_2_steps_unet_calls_reusing_host_memory"] == "2 of 2"
+    assert counts["guided_3_steps_reusing_host_memory_after"] is False  # undone when the generation ends
 
 
 def graph(*, weight_dtype: str = "fp32", steps: int = 2) -> dict:
