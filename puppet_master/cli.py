@@ -288,8 +288,8 @@ def _generate(args: argparse.Namespace) -> None:
 def _bench(args: argparse.Namespace) -> None:
     import torch
 
-    from .bench import run_bench, write_report
-    from .bench_loading import measure_loading
+    from .diagnostics.bench import run_bench, write_report
+    from .diagnostics.bench_loading import measure_loading
     from .pipeline import default_device
 
     # loading first, before the timed runs have allocated anything
@@ -359,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "bench":
             _bench(args)
         else:
-            from .selfcheck import run_selfcheck
+            from .diagnostics.selfcheck import run_selfcheck
 
             return 0 if run_selfcheck(out=args.out, frames=args.frames, steps=args.steps) else 1
     except user_errors() as error:

@@ -28,7 +28,7 @@ MIB = 1024 * 1024
 def _inputs(folder: Path, side: int) -> dict[str, str]:
     from PIL import Image
 
-    from puppet_master.selfcheck import DEMO_DRAGS, demo_image
+    from puppet_master.diagnostics.selfcheck import DEMO_DRAGS, demo_image
 
     image, mask = demo_image()
     image.resize((side, side), Image.BICUBIC).save(folder / f"image_{side}.png")
@@ -41,9 +41,9 @@ def _inputs(folder: Path, side: int) -> dict[str, str]:
 def _models(folder: Path) -> tuple[str, str]:
     import torch
 
+    from puppet_master.diagnostics.selfcheck import tiny_unet_config, write_tiny_svd_folder
     from puppet_master.loading import save_unet
     from puppet_master.model import PuppetMasterUNet
-    from puppet_master.selfcheck import tiny_unet_config, write_tiny_svd_folder
 
     torch.manual_seed(0)
     (folder / "puppet_master").mkdir()

@@ -30,12 +30,12 @@ sys.path[:0] = [str(REPO), str(REPO / "tests" / "e2e")]
 
 from comfyui_server import Server, fill_base_folder  # noqa: E402
 
-from puppet_master.bench import bench_config  # noqa: E402
+from puppet_master.diagnostics.bench import bench_config  # noqa: E402
+from puppet_master.diagnostics.selfcheck import write_tiny_svd_folder  # noqa: E402
 from puppet_master.loading import load_unet, save_unet  # noqa: E402
 from puppet_master.model import PuppetMasterUNet  # noqa: E402
 from puppet_master.sampler_settings import SamplerSettings  # noqa: E402
 from puppet_master.sampling import initial_noise, sample  # noqa: E402
-from puppet_master.selfcheck import write_tiny_svd_folder  # noqa: E402
 
 DRAGS = {"version": 1, "width": 96, "height": 80, "drags": [{"points": [[48, 50], [60, 30]]}]}
 

@@ -13,8 +13,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from puppet_master.diagnostics.selfcheck import random_tiny_unet, tiny_unet_config, write_tiny_svd_folder
 from puppet_master.model import PuppetMasterUNet
-from puppet_master.selfcheck import random_tiny_unet, tiny_unet_config, write_tiny_svd_folder
 from support import add_comfy_api_to_path, shared_path
 
 add_comfy_api_to_path()  # the nodes are V3 nodes: they import ComfyUI's comfy_api

@@ -5,12 +5,13 @@ import json
 
 from PIL import Image
 
-from puppet_master.bench import CHANNELS_LAST, VARIANTS, run_bench, step_flops, write_report
-from puppet_master.bench_loading import measure_loading, write_placeholder_checkpoint
 from puppet_master.cli import main
+from puppet_master.diagnostics.bench import run_bench, step_flops, write_report
+from puppet_master.diagnostics.bench_loading import measure_loading, write_placeholder_checkpoint
+from puppet_master.diagnostics.bench_report import CHANNELS_LAST, VARIANTS
+from puppet_master.diagnostics.selfcheck import tiny_unet_config
 from puppet_master.loading import inspect_checkpoint, save_unet
 from puppet_master.model import PuppetMasterUNet
-from puppet_master.selfcheck import tiny_unet_config
 
 
 def test_baseline_counts_the_drag_work_that_ours_skips():

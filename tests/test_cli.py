@@ -9,8 +9,8 @@ import av
 from PIL import Image
 
 from puppet_master.cli import main
+from puppet_master.diagnostics.selfcheck import demo_image, offline_generate_command
 from puppet_master.loading import save_unet
-from puppet_master.selfcheck import demo_image, offline_generate_command
 from support import REPO
 
 

@@ -9,8 +9,8 @@ import sys
 from huggingface_hub import constants
 
 from puppet_master.cli import main
+from puppet_master.diagnostics.selfcheck import demo_image
 from puppet_master.hub import SVD_REPO
-from puppet_master.selfcheck import demo_image
 from support import REPO
 
 PROBE = """

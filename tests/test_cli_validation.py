@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from puppet_master import cli
+from puppet_master.diagnostics.selfcheck import DEMO_DRAGS, demo_image
 from puppet_master.pipeline import PuppetMasterPipeline
-from puppet_master.selfcheck import DEMO_DRAGS, demo_image
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
+from puppet_master.diagnostics.selfcheck import tiny_unet_config
 from puppet_master.encoders import load_svd_encoders
 from puppet_master.loading import load_unet, save_unet
 from puppet_master.model import PuppetMasterUNet
 from puppet_master.sampler_settings import SamplerSettings
-from puppet_master.selfcheck import tiny_unet_config
 from support import REPO, SHARED, random_drags
 from training.evaluation.clips import load_clips
 from training.evaluation.fvd import I3DFeatures

@@ -3,9 +3,9 @@
 import torch
 from diffusers.models.attention import FeedForward
 
+from puppet_master.diagnostics.selfcheck import tiny_unet_config
 from puppet_master.model import PuppetMasterUNet
 from puppet_master.model.feed_forward import CHUNK_BYTES, RowChunkedFeedForward
-from puppet_master.selfcheck import tiny_unet_config
 
 
 @torch.no_grad()

@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
+from puppet_master.diagnostics.selfcheck import demo_image
 from puppet_master.image import ImageInputError, load_image, normalised, object_crop, paste_back
-from puppet_master.selfcheck import demo_image
 
 
 def as_array(image):

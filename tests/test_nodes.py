@@ -18,9 +18,9 @@ from nodes.loaders import PuppetMasterLoader, PuppetMasterSVDEncoders
 from nodes.native_model import DRAGS_KEY
 from nodes.sampler import PuppetMasterSampler
 from nodes.v3 import ComfyExtension, io
+from puppet_master.diagnostics.selfcheck import demo_image, tiny_unet_config
 from puppet_master.drags import DragDocumentError
 from puppet_master.loading import SVD_ARCHITECTURE_KEYS, CheckpointError
-from puppet_master.selfcheck import demo_image, tiny_unet_config
 from puppet_master.video import from_pil
 from support import REPO
 

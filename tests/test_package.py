@@ -9,7 +9,7 @@ import sys
 
 import tomllib
 
-from puppet_master.selfcheck import tiny_unet_config
+from puppet_master.diagnostics.selfcheck import tiny_unet_config
 from support import REPO, shared_path
 
 

@@ -5,12 +5,12 @@ import json
 import pytest
 import torch
 
+from puppet_master.diagnostics.selfcheck import demo_image
 from puppet_master.drags import DragDocumentError
 from puppet_master.encoders import EncoderLoadError, SVDEncoders, load_svd_encoders
 from puppet_master.pipeline import PuppetMasterPipeline, generate_frames
 from puppet_master.sampler_settings import SamplerSettings
 from puppet_master.sampling import GenerationCancelled
-from puppet_master.selfcheck import demo_image
 
 DRAGS = {"version": 1, "width": 96, "height": 80, "drags": [{"points": [[45, 25], [45, 12]]}]}
 

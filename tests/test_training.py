@@ -12,8 +12,8 @@ import torch
 from diffusers import UNetSpatioTemporalConditionModel
 from safetensors.torch import load_file
 
+from puppet_master.diagnostics.selfcheck import tiny_unet_config
 from puppet_master.loading import SVD_ARCHITECTURE_KEYS, load_unet, unet_from_svd
-from puppet_master.selfcheck import tiny_unet_config
 from support import REPO
 from training.dataset import DEFAULT_MIXTURE, ClipDataset, MixtureSampler, mixture_group, tracks_to_drags, write_clip
 from training.ema import EMA

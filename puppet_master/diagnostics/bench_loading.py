@@ -1,5 +1,5 @@
-"""Peak memory while loading a UNet checkpoint (`python -m puppet_master.bench_loading FILE` in a fresh
-interpreter, or `python -m puppet_master bench --loading FILE` before its timed runs), and a placeholder
+"""Peak memory while loading a UNet checkpoint (`python -m puppet_master.diagnostics.bench_loading FILE` in a
+fresh interpreter, or `python -m puppet_master bench --loading FILE` before its timed runs), and a placeholder
 checkpoint with the released key set for measuring without the real weights.
 
 The placeholder is a sparse safetensors file with the released fp32 `model.safetensors`'s keys, shapes and
@@ -21,7 +21,7 @@ DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 def write_placeholder_checkpoint(path: str | Path) -> Path:
     """Write a sparse fp32 safetensors file with the released checkpoint's keys and shapes (all zeros)."""
-    from .model import PuppetMasterUNet
+    from ..model import PuppetMasterUNet
 
     with torch.device("meta"):
         shapes = {name: list(tensor.shape) for name, tensor in PuppetMasterUNet().state_dict().items()}
@@ -44,10 +44,10 @@ def write_placeholder_checkpoint(path: str | Path) -> Path:
 def measure_loading(path: str | Path, dtype_name: str = "fp16") -> dict:
     """Load `path` in this process and return its peak memory: resident set size before loading (Python,
     torch, diffusers), at the peak, and both against the weights. Call it before anything else has
-    allocated (`python -m puppet_master.bench_loading FILE` is a fresh interpreter; `bench --loading`
+    allocated (`python -m puppet_master.diagnostics.bench_loading FILE` is a fresh interpreter; `bench --loading`
     measures before its other runs); the loaded model is freed on return."""
-    from .bench import PeakMemory
-    from .loading import load_unet
+    from ..loading import load_unet
+    from .peak_memory import PeakMemory
 
     path = Path(path)
     dtype = DTYPES[dtype_name]
@@ -67,7 +67,7 @@ def measure_loading(path: str | Path, dtype_name: str = "fp16") -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m puppet_master.diagnostics.bench_loading", description=__doc__)
     parser.add_argument("path", help="checkpoint to load; written as a sparse placeholder first if it does not exist")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="fp16")
     args = parser.parse_args(argv)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from PIL import Image, ImageDraw, ImageFont
 
 if TYPE_CHECKING:
-    from .bench import BenchReport, ScalingPoint
+    from .bench_report import BenchReport, ScalingPoint
 
 WIDTH, HEIGHT = 1200, 560
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 70, 20, 70, 110

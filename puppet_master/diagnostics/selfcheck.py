@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
-from .loading import inspect_checkpoint, load_unet, save_unet
-from .model import PuppetMasterUNet
+from ..loading import inspect_checkpoint, load_unet, save_unet
+from ..model import PuppetMasterUNet
 
 CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
@@ -25,7 +25,8 @@ DEMO_DRAGS = {"version": 1, "width": 96, "height": 80, "drags": [{"points": [[45
 
 def tiny_unet_config() -> dict:
     """The official tiny test configuration (same block structure as the real model, 32 channels)."""
-    return json.loads(resources.files("puppet_master").joinpath("configs/tiny_unet.json").read_text())
+    config = resources.files("puppet_master").joinpath("configs").joinpath("tiny_unet.json")
+    return json.loads(config.read_text(encoding="utf-8"))
 
 
 def random_tiny_unet(seed: int = 0) -> PuppetMasterUNet:
@@ -62,7 +63,7 @@ def write_tiny_svd_folder(root: str | Path, seed: int = 0) -> Path:
     CLIPVisionModelWithProjection(clip).save_pretrained(root / "image_encoder")
     (root / "feature_extractor").mkdir(parents=True, exist_ok=True)
     (root / "feature_extractor" / "preprocessor_config.json").write_text(
-        json.dumps({"image_mean": CLIP_MEAN, "image_std": CLIP_STD, "crop_size": 224, "size": 224})
+        json.dumps({"image_mean": CLIP_MEAN, "image_std": CLIP_STD, "crop_size": 224, "size": 224}), encoding="utf-8"
     )
     return root
 
@@ -79,7 +80,7 @@ def demo_image(width: int = 96, height: int = 80) -> tuple[Image.Image, Image.Im
 
 
 def _check_drag_cache(model: PuppetMasterUNet, frames: int, steps: int) -> bool:
-    from .drags import drag_tensor, parse_drag_document
+    from ..drags import drag_tensor, parse_drag_document
 
     latent_size = (32, 32)
     document = parse_drag_document(DEMO_DRAGS)
@@ -115,8 +116,8 @@ def run_selfcheck(out: str | Path = "outputs/selfcheck.mp4", frames: int = 14, s
     `demo_mask.png`, `demo_drags.json`) stay next to `out`, so `offline_generate_command` can use them.
     Returns True when every check passed; prints what it did.
     """
-    from .pipeline import PuppetMasterPipeline
-    from .video import draw_drags, save_video
+    from ..pipeline import PuppetMasterPipeline
+    from ..video import draw_drags, save_video
 
     folder = Path(out).parent
     folder.mkdir(parents=True, exist_ok=True)
@@ -125,7 +126,7 @@ def run_selfcheck(out: str | Path = "outputs/selfcheck.mp4", frames: int = 14, s
     image, mask = demo_image()
     image.save(folder / "demo.png")
     mask.save(folder / "demo_mask.png")
-    (folder / "demo_drags.json").write_text(json.dumps(DEMO_DRAGS))
+    (folder / "demo_drags.json").write_text(json.dumps(DEMO_DRAGS), encoding="utf-8")
     print(inspect_checkpoint(unet_path).describe())
     ok = _check_drag_cache(load_unet(unet_path), frames, steps)
     pipeline = PuppetMasterPipeline.from_files(unet_path, svd_path, "cpu")

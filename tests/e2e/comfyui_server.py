@@ -21,7 +21,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from puppet_master.selfcheck import demo_image
+from puppet_master.diagnostics.selfcheck import demo_image
 
 REPO = Path(__file__).resolve().parents[2]
 COMFYUI = os.environ.get("COMFYUI_PATH")

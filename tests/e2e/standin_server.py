@@ -34,7 +34,7 @@ from support import add_comfy_api_to_path  # noqa: E402
 add_comfy_api_to_path()  # the V3 nodes import ComfyUI's comfy_api
 
 from nodes import NODES_BY_ID  # noqa: E402
-from puppet_master.selfcheck import demo_image  # noqa: E402
+from puppet_master.diagnostics.selfcheck import demo_image  # noqa: E402
 
 MODEL_PLACEHOLDERS = ("puppet_master/model.safetensors", "diffusers/stable-video-diffusion-img2vid/vae/.keep",
                       "diffusers/stable-video-diffusion-img2vid/image_encoder/.keep")  # fmt: skip
