@@ -2,7 +2,8 @@
 
 import sys
 
-from .cli import main, show_library_warnings
+from .cli import main
+from .console import show_library_warnings
 
 show_library_warnings()
 sys.exit(main())

@@ -1,22 +1,36 @@
 """`python -m puppet_master info|generate|bench|selfcheck`: command-line entry points.
 
-Help and argument errors answer at once: torch and the models are imported only once a command runs."""
+Help and argument errors answer at once: torch and the models are imported only once a command that needs
+them runs (`info` reads file headers and never does)."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from pathlib import Path
 
-from .hub import SVD_PATTERNS, SVD_REPO
-from .sampler_settings import MAX_SEED, OFFICIAL_SETTINGS, SamplerSettings
+from .hub import SVD_PATTERNS, SVD_REPO, is_hub_id
+from .sampler_settings import MAX_SEED, OFFICIAL_SETTINGS, SamplerSettings, check_guidance
 
 DTYPES = ("auto", "fp32", "fp16", "bf16")
 MAX_STEPS = 1000
 MAX_FRAMES = 1024
 SVD_PARTS = ("unet", "vae", "image_encoder")
+DESCRIPTION = (
+    "Puppet-Master (arXiv 2408.04631): one image and up to 5 drags -> a video of the dragged parts moving. "
+    "Each command has its own options: python -m puppet_master COMMAND --help"
+)
+EPILOG = (
+    "First run: python -m puppet_master selfcheck (offline, tiny random weights); it prints a generate command "
+    "that runs on the files it leaves."
+)
+USER_ERRORS = (ValueError, FileNotFoundError)
+"""The errors that are the user's to fix: one line on stderr and exit code 2, never a traceback. Every input
+error of the library is a ValueError (CheckpointError, DragDocumentError, EncoderLoadError, ImageInputError),
+so naming them needs no import of the modules (and torch) behind them."""
+INTERRUPTED = 130
+"""The exit code of a command stopped with Ctrl-C (128 + SIGINT, as shells report it)."""
 SVD_HELP = (
     "SVD img2vid diffusers folder (vae/, image_encoder/, feature_extractor/). The default is the Hugging Face "
     f"repository {SVD_REPO}: unless it is in the hub cache already, its {', '.join(SVD_PATTERNS)} (several GB) "
@@ -28,7 +42,7 @@ class DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
     """--help shows each option's default, except for required options and on/off flags (nothing to show)."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.required or action.default in (None, False):
+        if action.required or action.default is None or action.default is False:  # 0 (--seed) is shown
             return action.help
         return super()._get_help_string(action)
 
@@ -38,15 +52,6 @@ def torch_dtype(name: str):
     import torch
 
     return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}.get(name)
-
-
-def user_errors() -> tuple[type[Exception], ...]:
-    """The errors that are the user's to fix: one line on stderr and exit code 2, never a traceback."""
-    from .drags import DragDocumentError
-    from .encoders import EncoderLoadError
-    from .loading import CheckpointError
-
-    return (CheckpointError, DragDocumentError, EncoderLoadError, FileNotFoundError, ValueError)
 
 
 def add_sampler_options(parser: argparse.ArgumentParser) -> None:
@@ -70,6 +75,7 @@ def sampler_settings(args: argparse.Namespace) -> SamplerSettings:
         raise ValueError(f"--decode-chunk-size must be at least 1, got {args.decode_chunk_size}")
     if not 0 <= args.seed <= MAX_SEED:
         raise ValueError(f"--seed must be from 0 to {MAX_SEED} (2**64 - 1), got {args.seed}")
+    check_guidance(args.min_cfg, args.cfg, names=("--min-cfg", "--cfg"))
     return SamplerSettings(
         steps=args.steps,
         min_guidance=args.min_cfg,
@@ -81,8 +87,9 @@ def sampler_settings(args: argparse.Namespace) -> SamplerSettings:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m puppet_master", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    """The parser of every command and option (`--help` shows each option's default)."""
+    parser = argparse.ArgumentParser(prog="python -m puppet_master", description=DESCRIPTION, epilog=EPILOG)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, summary: str) -> argparse.ArgumentParser:
         return commands.add_parser(name, help=summary, description=summary, formatter_class=DefaultsShown)
@@ -141,10 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _svd_source(svd: str, offline: bool) -> str:
-    """`svd` itself; when it is not a local folder, say what will be downloaded and where, or refuse offline."""
+    """`svd` itself: a local folder checked file by file; a hub id announced (what is downloaded, where) or,
+    offline, refused. A missing folder or a file is said to be one, never sent to the hub."""
+    from .svd_folder import check_svd_source
+
     if offline:
         os.environ["HF_HUB_OFFLINE"] = "1"  # no other library (diffusers, transformers) may reach the hub either
-    if Path(svd).expanduser().is_dir():
+    if not is_hub_id(svd):
+        check_svd_source(svd)
         return svd
     if offline:
         raise ValueError(
@@ -196,10 +207,13 @@ def parse_device(name: str):
 
 def _check_numbers(args: argparse.Namespace) -> SamplerSettings:
     """The numeric options of `generate` checked (named by their flags); the sampler settings they make."""
+    from .video import check_fps
+
     if not 2 <= args.frames <= MAX_FRAMES:
         raise ValueError(f"--frames must be from 2 to {MAX_FRAMES} (the model was trained on 14), got {args.frames}")
     if args.size % 8 or not 64 <= args.size <= 1024:
         raise ValueError(f"--size must be a multiple of 8 from 64 to 1024 (official 256), got {args.size}")
+    check_fps(args.fps, "--fps")
     return sampler_settings(args)
 
 
@@ -207,13 +221,13 @@ def _prepare(args: argparse.Namespace) -> tuple:
     """Every input checked and read, no model loaded: (image, mask, document, device, svd source, settings)."""
     from .budget import weight_bytes
     from .drags import parse_drag_document
-    from .encoders import check_svd_source
     from .image import load_image, load_mask, object_crop
     from .loading import inspect_checkpoint, load_unet
+    from .svd_folder import svd_encoder_parameters
     from .video import check_output
 
     settings = _check_numbers(args)
-    check_output(args.out, args.fps)
+    check_output(args.out, args.fps, name="--out")
     image = load_image(args.image)
     mask = load_mask(args.mask) if args.mask else None
     document = parse_drag_document(_read_drags(args.drags), image.size)
@@ -223,36 +237,34 @@ def _prepare(args: argparse.Namespace) -> tuple:
     if unet.kind != "puppet_master":
         load_unet(args.unet)  # raises the loader's explanation of what the file is instead
     svd = _svd_source(args.svd, args.offline)
-    check_svd_source(svd)
-    weights = weight_bytes(unet.num_parameters, device, torch_dtype(args.dtype))
+    weights = weight_bytes(unet.num_parameters, svd_encoder_parameters(svd), device, torch_dtype(args.dtype))
     check_memory(args.frames, args.size, unet.config, device, settings.decode_chunk_size, weights)
     return image, mask, document, device, svd, settings
 
 
-def check_memory(
-    frames: int, size: int, config: dict | None, device, decode_chunk_size: int, weights: int
-) -> None:
+def check_memory(frames: int, size: int, config: dict | None, device, decode_chunk_size: int, weights: int) -> None:
     """Say what the frame count costs, and refuse it when it cannot fit, before anything is loaded."""
-    from .budget import available_bytes, generation_bytes
+    from .budget import available_bytes, generation_bytes, readable_bytes
 
     working = generation_bytes(frames, size, config, decode_chunk_size)
     needed = working + weights
     available = available_bytes(device)
-    gib = 1024**3
     print(
-        f"{frames} frames at {size} px: about {needed / gib:.1f} GiB ({weights / gib:.1f} GiB of weights, "
-        f"{working / gib:.1f} GiB of work)"
-        + (f"; {available / gib:.1f} GiB available on {device}" if available is not None else ""),
+        f"{frames} frames at {size} px: about {readable_bytes(needed)} ({readable_bytes(weights)} of weights, "
+        f"{readable_bytes(working)} of work)"
+        + (f"; {readable_bytes(available)} available on {device}" if available is not None else ""),
         file=sys.stderr,
     )
     if available is not None and needed > available:
         raise ValueError(
-            f"--frames {frames} at --size {size} needs about {needed / gib:.1f} GiB but {available / gib:.1f} GiB is "
-            f"available on {device}: use fewer frames (the model was trained on 14) or a smaller --size"
+            f"--frames {frames} at --size {size} needs about {readable_bytes(needed)} but {readable_bytes(available)} "
+            f"is available on {device}: use fewer frames (the model was trained on 14) or a smaller --size"
         )
 
 
 def _generate(args: argparse.Namespace) -> None:
+    """Check every input, load the models, sample with a progress bar, write the video. Ctrl-C is a
+    KeyboardInterrupt saying where it stopped (a half-written video is removed)."""
     image, mask, document, device, svd, settings = _prepare(args)
     from dataclasses import asdict
 
@@ -261,18 +273,25 @@ def _generate(args: argparse.Namespace) -> None:
     from .pipeline import PuppetMasterPipeline
     from .video import draw_drags_on, save_video, to_pil
 
-    pipeline = PuppetMasterPipeline.from_files(args.unet, svd, device=device, unet_dtype=torch_dtype(args.dtype))
+    print(f"loading {args.unet} and the SVD encoders of {svd} on {device}", file=sys.stderr)
+    try:
+        pipeline = PuppetMasterPipeline.from_files(args.unet, svd, device=device, unet_dtype=torch_dtype(args.dtype))
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt("while loading the models (nothing written)") from None
     with tqdm(total=settings.steps, desc="denoising", unit="step") as bar:
-        result = pipeline(
-            image,
-            document,
-            mask,
-            frames=args.frames,
-            crop_scale=args.scale,
-            size=args.size,
-            callback=lambda step, total, latents: bar.update(1),
-            **asdict(settings),
-        )
+        try:
+            result = pipeline(
+                image,
+                document,
+                mask,
+                frames=args.frames,
+                crop_scale=args.scale,
+                size=args.size,
+                callback=lambda step, total, latents: bar.update(1),
+                **asdict(settings),
+            )
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(f"at step {bar.n + 1} of {settings.steps} (nothing written)") from None
     if args.crop_only:
         frames, tracks = (to_pil(result.frames[i : i + 1])[0] for i in range(args.frames)), result.tracks
         width = height = args.size
@@ -281,7 +300,11 @@ def _generate(args: argparse.Namespace) -> None:
         width, height = image.size
     if args.draw_drags:
         frames = (draw_drags_on(frame, tracks, index) for index, frame in enumerate(frames))
-    written = save_video(frames, args.out, fps=args.fps)
+    try:
+        written = save_video(frames, args.out, fps=args.fps)
+    except KeyboardInterrupt:
+        Path(args.out).unlink(missing_ok=True)
+        raise KeyboardInterrupt(f"while writing {args.out} (the incomplete file was removed)") from None
     print(f"wrote {written} ({args.frames} frames, {width}x{height})")
 
 
@@ -320,9 +343,10 @@ def _bench(args: argparse.Namespace) -> None:
 
 
 def _info(path: str) -> str:
-    """What a weight file or model folder is; an SVD img2vid folder is described part by part."""
-    from .encoders import missing_svd_files
-    from .loading import inspect_checkpoint
+    """What a weight file or model folder is; an SVD img2vid folder is described part by part. Reads file
+    headers only (no torch)."""
+    from .checkpoint import inspect_checkpoint
+    from .svd_folder import missing_svd_files
 
     root = Path(path)
     parts = [root / part for part in SVD_PARTS if (root / part / "config.json").is_file()]
@@ -335,34 +359,31 @@ def _info(path: str) -> str:
     return "\n\n".join(lines)
 
 
-def show_library_warnings() -> None:
-    """The library's warnings (drags stretched to another image shape, no drags) on stderr, once.
-
-    Called by the process entry (`python -m puppet_master`), not by `main`, so that calling `main` from
-    Python leaves the caller's logging as it was."""
-    logger = logging.getLogger("puppet_master")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("warning: %(message)s"))
-        logger.addHandler(handler)
-        logger.propagate = False
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; returns the process exit code (2 for bad input, with the reason on stderr)."""
+    """Run one command; returns the process exit code (2 for bad input, with the reason on stderr; 130 when
+    stopped with Ctrl-C, with one line saying where). Third-party messages that say nothing to the user
+    (`console.NOISE`, transformers' progress bars) are hidden while a model-loading command runs."""
     args = build_parser().parse_args(argv)  # --help and usage errors exit here, before torch is imported
     try:
         if args.command == "info":
             print(_info(args.path))
         elif args.command == "generate":
-            _generate(args)
+            from .console import quiet_third_party
+
+            with quiet_third_party():
+                _generate(args)
         elif args.command == "bench":
             _bench(args)
         else:
+            from .console import quiet_third_party
             from .diagnostics.selfcheck import run_selfcheck
 
-            return 0 if run_selfcheck(out=args.out, frames=args.frames, steps=args.steps) else 1
-    except user_errors() as error:
+            with quiet_third_party():
+                return 0 if run_selfcheck(out=args.out, frames=args.frames, steps=args.steps) else 1
+    except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as interrupt:
+        print(f"interrupted {interrupt}".rstrip(), file=sys.stderr)
+        return INTERRUPTED
     return 0

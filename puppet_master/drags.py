@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -174,13 +175,16 @@ def parse_drag_document(data: str | dict | list, image_size: tuple[int, int] | N
     """Parse and validate a version-1 document or KJNodes/ATI/WanMove tracks.
 
     Args:
-        data: JSON text or the parsed value.
+        data: JSON text or the parsed value, never a file name: read the file first
+            (`Path("drags.json").read_text(encoding="utf-8")`). A path given here is named as one.
         image_size: (width, height) in pixels; required for tracks (which carry no size), and, for a
             version-1 document drawn on a differently sized preview, its points are rescaled to it.
 
     Raises:
         DragDocumentError: with the drag, the point and the fix named.
     """
+    if isinstance(data, os.PathLike):
+        raise DragDocumentError(_path_message(data))
     if isinstance(data, str):
         if not data.strip():
             raise DragDocumentError(
@@ -192,6 +196,8 @@ def parse_drag_document(data: str | dict | list, image_size: tuple[int, int] | N
         except RecursionError:
             raise DragDocumentError("drag document is nested too deeply to be a drag document") from None
         except ValueError as error:  # JSONDecodeError, or an integer literal too long to convert
+            if _looks_like_path(data):
+                raise DragDocumentError(_path_message(data)) from None
             raise DragDocumentError(f"drag document is not valid JSON: {short(str(error))}") from None
     if isinstance(data, list):
         return parse_tracks(data, image_size)
@@ -206,6 +212,25 @@ def parse_drag_document(data: str | dict | list, image_size: tuple[int, int] | N
     _check_count(drags)
     document = DragDocument(width, height, tuple(_drag(d, i, width, height) for i, d in enumerate(drags)))
     return document.fitted_to(*image_size) if image_size is not None else document
+
+
+def _looks_like_path(text: str) -> bool:
+    """Text that is no JSON but reads as a file name (one line, a .json name, a folder separator or a file)."""
+    text = text.strip()
+    return (
+        "\n" not in text
+        and not text.startswith(("{", "[", '"'))
+        and (text.lower().endswith(".json") or "/" in text or "\\" in text or os.path.exists(text))
+    )
+
+
+def _path_message(path: str | os.PathLike) -> str:
+    """A file name given where the document's text is expected: say so, and how to pass the file."""
+    name = short(os.fspath(path).strip())
+    return (
+        f"the drag document given is {name}, which looks like a file path, not the document's JSON text: pass "
+        f"the file's text (in Python Path({name}).read_text(encoding='utf-8'); the CLI's --drags takes the path)"
+    )
 
 
 def parse_tracks(tracks: list, image_size: tuple[int, int] | None) -> DragDocument:

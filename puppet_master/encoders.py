@@ -7,27 +7,17 @@ CLIP_VISION can stand in for the diffusers modules loaded here.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import torch
 
-from .hub import SVD_PATTERNS, SVD_REPO
+from .hub import SVD_REPO
+from .svd_folder import EncoderLoadError as EncoderLoadError  # re-exported: raised by load_svd_encoders
+from .svd_folder import resolve_svd_source
 
 CLIP_SIZE = (224, 224)
-LAYOUT_HELP = (
-    "An SVD img2vid folder (diffusers layout, e.g. ComfyUI/models/diffusers/stable-video-diffusion-img2vid or a "
-    f"Hugging Face snapshot of {SVD_REPO}) must contain:\n"
-    "  vae/config.json and vae/diffusion_pytorch_model[.fp16].safetensors\n"
-    "  image_encoder/config.json and image_encoder/model[.fp16].safetensors\n"
-    "  feature_extractor/preprocessor_config.json"
-)
-
-
-class EncoderLoadError(ValueError):
-    """The SVD VAE / CLIP image encoder could not be found or loaded; the message says which files go where."""
 
 
 class VideoAutoencoder(Protocol):
@@ -111,79 +101,30 @@ def _variant(folder: Path, name: str) -> str | None:
     return None
 
 
-def missing_svd_files(root: Path) -> list[str]:
-    """The files an SVD img2vid encoder folder lacks (empty when it is complete)."""
-    wanted = {
-        "vae": ("config.json", "diffusion_pytorch_model.safetensors"),
-        "image_encoder": ("config.json", "model.safetensors"),
-        "feature_extractor": ("preprocessor_config.json",),
-    }
-    missing = []
-    for sub, names in wanted.items():
-        for name in names:
-            fp16 = name.replace(".safetensors", ".fp16.safetensors")
-            if not (root / sub / name).is_file() and not (root / sub / fp16).is_file():
-                missing.append(f"{sub}/{name}")
-    return missing
-
-
-def _hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-
-
-def check_svd_source(source: str | Path) -> None:
-    """Check a local SVD folder's files (nothing is loaded or downloaded); a hub id is checked when fetched."""
-    if Path(source).expanduser().is_dir() or not _looks_like_repo(source):
-        _resolve_source(source)
-
-
-def _looks_like_repo(source: str | Path) -> bool:
-    return isinstance(source, str) and source.count("/") == 1 and not source.startswith((".", "/", "~"))
-
-
-def _resolve_source(source: str | Path) -> Path:
-    """A local folder holding the SVD files; a hub id is fetched only when the hub is reachable."""
-    path = Path(source).expanduser()
-    if path.is_dir():
-        missing = missing_svd_files(path)
-        if missing:
-            raise EncoderLoadError(f"{path} lacks {', '.join(missing)}.\n{LAYOUT_HELP}")
-        return path
-    if not _looks_like_repo(source):
-        raise EncoderLoadError(f"SVD folder not found: {path}.\n{LAYOUT_HELP}")
-    if _hub_offline():
-        raise EncoderLoadError(f"{source} is not a local folder and the Hugging Face hub is offline.\n{LAYOUT_HELP}")
-    try:
-        from huggingface_hub import snapshot_download
-
-        return _resolve_source(snapshot_download(str(source), allow_patterns=list(SVD_PATTERNS)))
-    except EncoderLoadError:
-        raise
-    except Exception as error:  # network, authentication or missing repo: all end in the same advice
-        raise EncoderLoadError(
-            f"could not download {source} from the Hugging Face hub ({type(error).__name__}: {error}).\n{LAYOUT_HELP}"
-        ) from None
-
-
 def load_svd_encoders(
     source: str | Path = SVD_REPO, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
 ) -> SVDEncoders:
     """Load the SVD img2vid VAE and CLIP image encoder from a diffusers-format folder (or hub id, when online).
 
     Raises:
-        EncoderLoadError: the folder is missing or incomplete; the message lists the expected files.
+        EncoderLoadError: the folder is missing or incomplete, or `source` is a file; the message lists the
+            expected files. Only a string shaped like a hub id (`owner/name`, no such local path) is downloaded.
     """
     from diffusers import AutoencoderKLTemporalDecoder
+    from diffusers.utils import is_accelerate_available
     from transformers import CLIPVisionModelWithProjection
 
-    root = _resolve_source(source)
+    root = resolve_svd_source(source)
     vae = AutoencoderKLTemporalDecoder.from_pretrained(
-        root / "vae", variant=_variant(root / "vae", "diffusion_pytorch_model.safetensors"), torch_dtype=dtype
+        root / "vae",
+        variant=_variant(root / "vae", "diffusion_pytorch_model.safetensors"),
+        torch_dtype=dtype,
+        low_cpu_mem_usage=is_accelerate_available(),  # without accelerate, diffusers' fallback, minus its warning
     )
     encoder = CLIPVisionModelWithProjection.from_pretrained(
         root / "image_encoder", variant=_variant(root / "image_encoder", "model.safetensors"), torch_dtype=dtype
     )
-    preprocessing = json.loads((root / "feature_extractor" / "preprocessor_config.json").read_text())
+    preprocessing = json.loads((root / "feature_extractor" / "preprocessor_config.json").read_text(encoding="utf-8"))
     return SVDEncoders(
         vae=DiffusersVideoAutoencoder(vae.to(device).eval()),
         image_encoder=DiffusersImageEmbedder(

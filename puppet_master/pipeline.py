@@ -164,7 +164,8 @@ class PuppetMasterPipeline:
 
         Args:
             image: the first frame (RGB, or RGBA whose alpha marks the object).
-            drags: a drag document (or its JSON, or KJNodes/ATI tracks) in pixels of `image`.
+            drags: a drag document (or its JSON text, not a file name; or KJNodes/ATI tracks) in pixels of
+                `image`.
             mask: optional object mask; with a mask or alpha the object is cropped as the official demo
                 does, otherwise the image is padded to a square.
             frames: video length (the released model was trained on 14).
@@ -172,7 +173,8 @@ class PuppetMasterPipeline:
                 `puppet_master.sampler_settings.SamplerSettings` (checked before any work starts).
             crop_scale: square side relative to the object's bounding box (official 2.2).
             size: side of the generated frames in pixels, a multiple of 8 (official 256).
-            callback: see `puppet_master.sampling.sample`.
+            callback: called after every denoising step with (step index, steps, latents); returning False
+                stops the generation, which then raises `GenerationCancelled` (nothing is returned).
         """
         settings = SamplerSettings(steps, min_guidance, max_guidance, seed, negative, decode_chunk_size)
         if size % LATENT_FACTOR:

@@ -26,9 +26,14 @@ def check_count(name: str, value: int, official: int) -> None:
         raise ValueError(f"{name} must be a whole number of at least 1 (official {official}), got {short(value)}")
 
 
-def check_guidance(min_guidance: float, max_guidance: float) -> None:
-    """Both guidance scales finite numbers (NaN would silently turn guidance off, inf gives a black video)."""
-    for name, value in (("cfg (max_guidance)", max_guidance), ("min_cfg (min_guidance)", min_guidance)):
+GUIDANCE_NAMES = ("min_cfg (min_guidance)", "cfg (max_guidance)")
+"""How messages name the two scales: the node's widgets and the library's arguments."""
+
+
+def check_guidance(min_guidance: float, max_guidance: float, names: tuple[str, str] = GUIDANCE_NAMES) -> None:
+    """Both guidance scales finite numbers (NaN would silently turn guidance off, inf gives a black video); a
+    bad one raises ValueError calling it by `names` (min's, max's: the CLI passes its flags)."""
+    for name, value in ((names[1], max_guidance), (names[0], min_guidance)):
         if finite_number(value) is None:
             raise ValueError(f"{name} must be a finite number (official 5.0 and 1.0), got {short(value)}")
         if not -100 <= value <= 100:

@@ -6,14 +6,13 @@ device before the loop starts, so the loop itself never waits on the device.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
 import torch
 
+from .configs import packaged_config
 from .host_memory import reuse_freed_host_memory
 from .model import PuppetMasterUNet
 from .sampler_settings import OFFICIAL_SETTINGS, OFFICIAL_STEPS, SamplerSettings, check_count, check_seed
@@ -22,7 +21,9 @@ StepCallback = Callable[[int, int, torch.Tensor], "bool | None"]
 
 
 class GenerationCancelled(RuntimeError):
-    """Raised when the step callback returns False: sampling stopped cleanly."""
+    """Raised when a step callback returns False (`sample`, and so `PuppetMasterPipeline`, `sample_video` and
+    `generate_frames`): sampling stopped cleanly after that step, nothing is returned. Catch it to tell a
+    cancelled generation from a failed one: `from puppet_master import GenerationCancelled`."""
 
 
 class NonFiniteOutputError(ValueError):
@@ -51,7 +52,7 @@ class Schedule:
 @lru_cache(maxsize=1)
 def scheduler_config() -> dict:
     """SVD img2vid's EulerDiscreteScheduler config, shipped with the package (never downloaded)."""
-    return json.loads(resources.files("puppet_master").joinpath("configs/svd_scheduler.json").read_text())
+    return packaged_config("svd_scheduler.json")
 
 
 def karras_schedule(steps: int) -> Schedule:

@@ -33,16 +33,23 @@ def from_pil(images: Sequence[Image.Image]) -> torch.Tensor:
 MAX_FPS = 240.0
 
 
-def check_output(path: str | Path, fps: float) -> Path:
-    """The output path and frame rate, checked before any work: a known extension, a writable folder, a
-    finite positive fps. Raises ValueError naming the fix."""
-    path = Path(path)
-    if path.suffix.lower() not in VIDEO_FORMATS:
-        raise ValueError(f"unsupported output {path.name}: use one of {', '.join(VIDEO_FORMATS)}")
+def check_fps(fps: float, name: str = "fps") -> None:
+    """A finite frame rate above 0 and at most MAX_FPS, or a ValueError naming it as `name` (the CLI: --fps)."""
     if finite_number(fps) is None or not 0 < fps <= MAX_FPS:
-        raise ValueError(f"fps must be a number above 0 and at most {MAX_FPS:g}, got {short(fps)}")
+        raise ValueError(f"{name} must be a number above 0 and at most {MAX_FPS:g}, got {short(fps)}")
+
+
+def check_output(path: str | Path, fps: float, name: str = "output") -> Path:
+    """The output path and frame rate, checked before any work: a video file name (one of VIDEO_FORMATS), a
+    writable folder, a finite positive fps. Raises ValueError naming the fix (and the path as `name`)."""
+    path = Path(path)
+    formats = f"{', '.join(VIDEO_FORMATS[:-1])} or {VIDEO_FORMATS[-1]}"
     if path.is_dir():
-        raise ValueError(f"output {path} is a folder: give a file name ending in {', '.join(VIDEO_FORMATS)}")
+        raise ValueError(f"{name} {path} is a folder: give a video file name in it, e.g. {path / 'video.mp4'}")
+    if path.suffix.lower() not in VIDEO_FORMATS:
+        kind = f"{path.suffix} is not a video format written here" if path.suffix else "the name has no extension"
+        raise ValueError(f"{name} {path}: {kind}; end the file name in {formats}, e.g. {path.with_suffix('.mp4')}")
+    check_fps(fps)
     folder = next((parent for parent in path.absolute().parents if parent.exists()), None)
     if folder is None or not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         raise ValueError(f"cannot write {path}: {folder} is not a writable folder")

@@ -1,14 +1,16 @@
-"""Command-line conventions: instant help and argument errors (no torch import), defaults in --help, the SVD hub
-download announced (what, where) and forbidden by --offline, `info` on SVD img2vid encoder folders."""
+"""Command-line conventions: instant help and argument errors (no torch import), `info` from file headers alone,
+defaults in --help and every option explained, the SVD hub download announced (what, where) and forbidden by
+--offline, `info` on SVD img2vid encoder folders."""
 
 import json
 import shutil
 import subprocess
 import sys
 
+import pytest
 from huggingface_hub import constants
 
-from puppet_master.cli import main
+from puppet_master.cli import build_parser, main
 from puppet_master.diagnostics.selfcheck import demo_image
 from puppet_master.hub import SVD_REPO
 from support import REPO
@@ -37,8 +39,17 @@ def test_help_and_argument_errors_never_import_torch():
 
 
 def test_the_probe_sees_torch_when_a_command_runs(tmp_path):
-    result = probe("info", str(tmp_path / "missing.safetensors"))
+    missing = str(tmp_path / "missing")
+    result = probe("generate", "--image", missing, "--drags", missing, "--unet", missing, "--out", f"{missing}.mp4")
     assert "torch imported: True" in result.stdout, result.stdout + result.stderr
+
+
+def test_info_reads_headers_without_importing_torch(tiny_unet_file, tiny_svd_folder, tmp_path):
+    for path in (tiny_unet_file, tiny_svd_folder, tmp_path / "missing.safetensors"):
+        result = probe("info", str(path))
+        assert "torch imported: False" in result.stdout, result.stdout + result.stderr
+    assert "kind:       Puppet-Master UNet" in probe("info", str(tiny_unet_file)).stdout
+    assert "weight file not found" in probe("info", str(tmp_path / "missing.safetensors")).stderr
 
 
 def test_help_shows_defaults_and_the_hub_download(capsys, monkeypatch):
@@ -50,10 +61,33 @@ def test_help_shows_defaults_and_the_hub_download(capsys, monkeypatch):
             pass
     text = " ".join(capsys.readouterr().out.split())
     for default in ("denoising steps (default: 50)", "(default: 5.0)", "(default: 14)", "(default: auto)",
-                    "(default: outputs/selfcheck.mp4)", "(default: fp32)"):  # fmt: skip
+                    "(default: outputs/selfcheck.mp4)", "(default: fp32)", "noise seed (default: 0)"):  # fmt: skip
         assert default in text, default
     assert f"(default: {SVD_REPO})" in text and "downloaded into the hub cache" in text and "--offline" in text
     assert "(default: None)" not in text and "(default: False)" not in text
+
+
+def test_help_is_complete(capsys, monkeypatch):
+    """Every option of every command is explained in its --help; the top-level help says how to get there."""
+    monkeypatch.setenv("COLUMNS", "1000")
+    parser = build_parser()
+    commands = next(action for action in parser._actions if action.dest == "command").choices
+    for name, command in commands.items():
+        for action in command._actions:
+            assert action.help, f"{name} {action.option_strings} has no help text"
+        with pytest.raises(SystemExit):
+            main([name, "--help"])
+        text = capsys.readouterr().out
+        for action in command._actions:
+            assert all(flag in text for flag in action.option_strings), (name, action.option_strings)
+    generate_help = " ".join(commands["generate"].format_help().split())
+    assert "--offline never download: --svd must be a local folder" in generate_help
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    top = " ".join(capsys.readouterr().out.split())
+    assert all(name in top for name in commands)
+    assert "Each command has its own options: python -m puppet_master COMMAND --help" in top
+    assert "torch and the models" not in top  # the module's notes for developers are not the user's help
 
 
 def inputs(tmp_path):

@@ -46,13 +46,14 @@ def write(files, name, content):
     [
         (["--seed", str(2**70)], "--seed must be from 0 to 18446744073709551615"),
         (["--seed", "-1"], "--seed must be from 0"),
-        (["--fps", "0"], "fps must be a number above 0"),
-        (["--fps", "nan"], "fps must be a number above 0"),
+        (["--fps", "0"], "--fps must be a number above 0 and at most 240, got 0.0"),
+        (["--fps", "nan"], "--fps must be a number above 0"),
         (["--scale", "1e9"], r"scale must be in \(0, 10\]"),
         (["--scale", "nan"], "scale must be a finite number"),
-        (["--cfg", "nan"], r"cfg \(max_guidance\) must be a finite number"),
-        (["--cfg", "inf"], r"cfg \(max_guidance\) must be a finite number"),
-        (["--min-cfg", "nan"], r"min_cfg \(min_guidance\) must be a finite number"),
+        (["--cfg", "nan"], "--cfg must be a finite number (official 5.0 and 1.0), got nan"),
+        (["--cfg", "inf"], "--cfg must be a finite number"),
+        (["--min-cfg", "nan"], "--min-cfg must be a finite number"),
+        (["--cfg", "1000"], "--cfg must be between -100 and 100"),
         (["--frames", "1"], "--frames must be from 2 to 1024"),
         (["--frames", "100000"], "--frames must be from 2 to 1024"),
         (["--steps", "0"], "--steps must be from 1 to 1000"),
@@ -93,13 +94,45 @@ def test_a_truncated_image_is_named(files, capsys):
 
 
 def test_output_problems_are_found_before_the_run(files, capsys):
-    assert "unsupported output out.avi" in run(files, capsys, out=files["root"] / "out.avi")
+    root = files["root"]
+    assert f"--out {root / 'out.avi'}: .avi is not a video format written here; end the file name in .mp4, .webp or " \
+        f".gif, e.g. {root / 'out.mp4'}" in run(files, capsys, out=root / "out.avi")  # fmt: skip
+    assert f"--out {root / 'clips'}: the name has no extension; end the file name in .mp4, .webp or .gif, e.g. " \
+        f"{root / 'clips.mp4'}" in run(files, capsys, out=root / "clips")  # fmt: skip
+    (root / "videos").mkdir()
+    assert f"--out {root / 'videos'} is a folder: give a video file name in it, e.g. {root / 'videos' / 'video.mp4'}" \
+        in run(files, capsys, out=root / "videos")  # fmt: skip
     blocker = write(files, "blocker", "")
     assert "is not a writable folder" in run(files, capsys, out=blocker / "out.mp4")
 
 
 def test_a_missing_svd_folder_is_found_before_the_unet_loads(files, capsys):
     assert "SVD folder not found" in run(files, capsys, svd=files["root"] / "no_such_folder")
+
+
+@pytest.mark.parametrize("svd", ["stable-video-diffusion-img2vid/", "./stable-video-diffusion-img2vid", "models/svd/"])
+def test_a_missing_svd_folder_shaped_like_a_path_is_never_sent_to_the_hub(files, capsys, monkeypatch, svd):
+    monkeypatch.chdir(files["root"])
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # a hub lookup would be tried, and fail with HFValidationError
+    error = run(files, capsys, svd=svd)
+    assert f"SVD folder not found: {svd} (only an owner/name such as stabilityai/stable-video-diffusion-img2vid is " \
+        "looked up on the Hugging Face hub): check the path." in error  # fmt: skip
+    assert "Hugging Face hub (" not in error and "download" not in error and "HFValidationError" not in error
+
+
+def test_an_svd_file_is_named_a_file_with_the_folder_it_should_be(files, capsys, tiny_unet_file):
+    error = run(files, capsys, svd=tiny_unet_file)
+    assert f"{tiny_unet_file} is a file, but the SVD encoders are a folder" in error
+    assert "give the folder holding vae/, image_encoder/ and feature_extractor/" in error and "hub" not in error
+
+
+def test_the_svd_folder_given_as_the_unet_is_named_with_the_flag_it_belongs_to(files, capsys):
+    error = run(files, capsys, unet=files["svd"])
+    assert f"{files['svd']} is an SVD img2vid encoder folder (vae/, image_encoder/, feature_extractor/), not a UNet: " \
+        "it is the SVD encoders (the CLI's --svd" in error  # fmt: skip
+    assert "no config.json" not in error
+    error = run(files, capsys, unet=files["svd"] / "vae")
+    assert f"{files['svd'] / 'vae'} is the Stable Video Diffusion VAE, a part of the SVD img2vid encoder" in error
 
 
 def test_a_mask_of_another_size_is_found_before_loading(files, capsys):
@@ -112,3 +145,12 @@ def test_a_mask_of_another_size_is_found_before_loading(files, capsys):
 def test_a_frame_count_that_cannot_fit_is_refused_with_the_numbers(files, capsys):
     error = run(files, capsys, "--frames", "1024", "--size", "1024")
     assert "--frames 1024 at --size 1024 needs about" in error and "GiB available on cpu" in error
+
+
+def test_encoders_not_on_disk_yet_are_counted_at_the_released_size():
+    from puppet_master.budget import ENCODER_BYTES, weight_bytes
+    from puppet_master.svd_folder import svd_encoder_parameters
+
+    assert svd_encoder_parameters("stabilityai/stable-video-diffusion-img2vid") is None  # a hub id: not here yet
+    assert weight_bytes(10, None, torch.device("cpu"), None) == 40 + ENCODER_BYTES
+    assert weight_bytes(10, 1000, torch.device("cuda"), None) == 20 + 2000  # fp16 UNet and encoders on CUDA

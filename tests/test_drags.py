@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -134,3 +135,27 @@ def test_shared_js_vectors_match_python():
     for case in cases:
         ours = resample_path(case["points"], case["frames"], case.get("times"))
         assert np.allclose(ours, case["expected"], rtol=0, atol=1e-12), case["points"]
+
+
+@pytest.mark.parametrize("given", ["drags.json", "outputs/demo_drags.json", "C:\\drags\\cabinet.json", "cabinet.JSON"])
+def test_a_file_name_where_the_text_belongs_is_named_as_one(given):
+    """The document is text (a ComfyUI widget's value, never a file on the server): a path says how to pass it."""
+    name = repr(given)
+    expected = (
+        f"the drag document given is {name}, which looks like a file path, not the document's JSON text: pass the "
+        f"file's text (in Python Path({name}).read_text(encoding='utf-8'); the CLI's --drags takes the path)"
+    )
+    with pytest.raises(DragDocumentError) as raised:
+        parse_drag_document(given)
+    assert str(raised.value) == expected and "char 0" not in expected
+    with pytest.raises(DragDocumentError, match="looks like a file path"):
+        parse_drag_document(Path(given))
+
+
+def test_a_file_the_text_names_is_never_read(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cabinet").write_text(json.dumps(document([[10, 10], [20, 20]])), encoding="utf-8")
+    with pytest.raises(DragDocumentError, match="'cabinet', which looks like a file path"):
+        parse_drag_document("cabinet")
+    with pytest.raises(DragDocumentError, match="not valid JSON"):  # neither JSON nor a path: the JSON error
+        parse_drag_document("cabinet drags")

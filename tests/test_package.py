@@ -1,4 +1,5 @@
-"""The pack's skeleton: ComfyUI entry without ComfyUI, packaging metadata, library independence."""
+"""The pack's skeleton: ComfyUI entry without ComfyUI, packaging metadata, library independence, the library's
+face (the generation API at the top, imported lazily; diagnostics apart; no import circle)."""
 
 import ast
 import importlib.util
@@ -7,6 +8,7 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 import tomllib
 
 from puppet_master.diagnostics.selfcheck import tiny_unet_config
@@ -84,3 +86,99 @@ def test_the_suite_runs_in_a_clone_whose_folder_name_is_not_a_python_identifier(
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     summary = result.stdout.strip().splitlines()[-1]
     assert " passed" in summary and "error" not in summary, summary
+
+
+API = (
+    "PuppetMasterPipeline", "GenerationResult", "load_unet", "save_unet", "unet_from_svd", "CheckpointError",
+    "PuppetMasterUNet", "SamplerSettings", "sample", "sample_video", "generate_frames", "GenerationCancelled",
+    "load_svd_encoders", "parse_drag_document", "DragDocument", "DragDocumentError", "load_image", "load_mask",
+    "object_crop", "paste_back", "CropTransform", "ImageInputError", "save_video",
+)  # fmt: skip
+"""The names the README's library section uses."""
+IMPORTED = """
+import sys
+{code}
+print(sorted(name for name in ("torch", "diffusers", "transformers") if name in sys.modules))
+"""
+
+
+def imports_after(code: str) -> list[str]:
+    """Which of torch, diffusers, transformers a fresh interpreter has imported after running `code`."""
+    result = subprocess.run([sys.executable, "-c", IMPORTED.format(code=code)], cwd=REPO, capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1].replace("'", '"'))
+
+
+def test_the_top_level_offers_the_generation_api():
+    import puppet_master
+
+    assert puppet_master.__all__ == list(API)
+    for name in API:
+        value = getattr(puppet_master, name)
+        assert value.__name__ == name and value.__module__.startswith("puppet_master."), name
+    tree = ast.parse((REPO / "puppet_master" / "__init__.py").read_text(encoding="utf-8"))
+    checked = next(node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING")
+    seen_by_editors = {alias.name for node in checked.body for alias in node.names}
+    assert seen_by_editors == set(API) == set(puppet_master._HOME)
+    from puppet_master.sampling import GenerationCancelled
+
+    assert puppet_master.GenerationCancelled is GenerationCancelled and "returns False" in GenerationCancelled.__doc__
+    with pytest.raises(AttributeError, match="has no attribute 'selfcheck'"):
+        puppet_master.selfcheck  # noqa: B018
+
+
+HELP_RUN = """
+import runpy
+sys.argv = ["puppet_master", "--help"]
+try:
+    runpy.run_module("puppet_master", run_name="__main__")
+except SystemExit:
+    pass
+"""
+"""`python -m puppet_master --help`, the imports it made printed after it."""
+
+
+def test_importing_the_package_or_asking_for_help_loads_no_torch():
+    assert imports_after("import puppet_master") == []
+    assert imports_after("from puppet_master import SamplerSettings") == []  # a torch-free module stays torch-free
+    assert "torch" in imports_after("from puppet_master import PuppetMasterPipeline")  # the probe sees real imports
+    assert imports_after(HELP_RUN) == []
+
+
+def package_imports() -> dict[str, set[str]]:
+    """Each module of puppet_master and the package modules it imports, lazily and for type checking included."""
+    root = REPO / "puppet_master"
+    graph = {}
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(REPO).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+                module = ".".join([*base, *([node.module] if node.module else [])])
+                targets |= {module, *(f"{module}.{alias.name}" for alias in node.names)}
+            elif isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names}
+        graph[name] = targets
+    return {name: {t for t in targets if t in graph and t != name} for name, targets in graph.items()}
+
+
+def test_no_module_of_the_library_imports_one_that_imports_it_back():
+    graph = package_imports()
+    circles = []
+    for start in graph:
+        waiting, seen = list(graph[start]), set()
+        while waiting and start not in seen:
+            step = waiting.pop()
+            if step not in seen:
+                seen.add(step)
+                waiting.extend(graph[step])
+        if start in seen:
+            circles.append(start)
+    assert not circles, f"modules on an import circle: {sorted(circles)}"
+    assert {"puppet_master.diagnostics.bench", "puppet_master.diagnostics.selfcheck"} <= set(graph)
+    generation = {name for name in graph if not name.startswith(("puppet_master.diagnostics", "puppet_master.cli"))}
+    assert not [(name, sorted(graph[name])) for name in generation if any("diagnostics" in t for t in graph[name])]

@@ -51,9 +51,12 @@ def test_drags_are_remapped_into_the_crop(pipeline):
 
 
 def test_cancelling_stops_the_generation(pipeline):
+    import puppet_master
+
     image, _ = demo_image()
-    with pytest.raises(GenerationCancelled):
+    with pytest.raises(puppet_master.GenerationCancelled, match="stopped by the callback after step 1 of 3"):
         pipeline(image, DRAGS, steps=3, size=64, callback=lambda step, total, latents: False)
+    assert puppet_master.GenerationCancelled is GenerationCancelled
 
 
 def test_bad_generation_inputs_are_clear_errors(pipeline):
@@ -63,6 +66,8 @@ def test_bad_generation_inputs_are_clear_errors(pipeline):
     outside = {**DRAGS, "drags": [{"points": [[45, 25], [45, 95]]}]}
     with pytest.raises(DragDocumentError, match="drag 1 point 2 .* outside the 96x80 image"):
         pipeline(image, outside, mask, size=64)
+    with pytest.raises(DragDocumentError, match="'drags.json', which looks like a file path, not the document's JSON"):
+        pipeline(image, "drags.json", mask, size=64)
     with pytest.raises(ValueError, match=r"decode_chunk_size must be a whole number of at least 1 \(official 14\)"):
         pipeline(image, DRAGS, mask, size=64, decode_chunk_size=0)
     with pytest.raises(ValueError, match="negative must be one of official, drags_only"):

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import time
-from importlib import resources
 from pathlib import Path
 
 import torch
 from PIL import Image, ImageDraw
 
-from ..loading import inspect_checkpoint, load_unet, save_unet
+from ..configs import packaged_config
+from ..loading import inspect_checkpoint, load_unet, save_unet, with_default_mode
 from ..model import PuppetMasterUNet
 
 CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
@@ -25,8 +25,7 @@ DEMO_DRAGS = {"version": 1, "width": 96, "height": 80, "drags": [{"points": [[45
 
 def tiny_unet_config() -> dict:
     """The official tiny test configuration (same block structure as the real model, 32 channels)."""
-    config = resources.files("puppet_master").joinpath("configs").joinpath("tiny_unet.json")
-    return json.loads(config.read_text(encoding="utf-8"))
+    return packaged_config("tiny_unet.json")
 
 
 def random_tiny_unet(seed: int = 0) -> PuppetMasterUNet:
@@ -61,6 +60,8 @@ def write_tiny_svd_folder(root: str | Path, seed: int = 0) -> Path:
         projection_dim=32,
     )
     CLIPVisionModelWithProjection(clip).save_pretrained(root / "image_encoder")
+    for weights in root.glob("*/*.safetensors"):
+        with_default_mode(weights)
     (root / "feature_extractor").mkdir(parents=True, exist_ok=True)
     (root / "feature_extractor" / "preprocessor_config.json").write_text(
         json.dumps({"image_mean": CLIP_MEAN, "image_std": CLIP_STD, "crop_size": 224, "size": 224}), encoding="utf-8"
