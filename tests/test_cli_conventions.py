@@ -139,3 +139,16 @@ def test_info_describes_an_svd_encoder_folder_part_by_part(tiny_svd_folder, tmp_
     shutil.rmtree(incomplete / "feature_extractor")
     assert main(["info", str(incomplete)]) == 0
     assert "lacks feature_extractor/preprocessor_config.json" in capsys.readouterr().out
+
+
+def test_only_owner_slash_name_that_is_no_local_path_is_a_hub_id(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from puppet_master.hub import is_hub_id
+
+    monkeypatch.chdir(tmp_path)
+    assert is_hub_id(SVD_REPO) and is_hub_id("owner/name.v2")
+    for path in ("stable-video-diffusion-img2vid/", "./svd", "/svd/x", "svd", "a/b/c", "C:\\svd", "~/svd", "a//b", ""):
+        assert not is_hub_id(path), path
+    (tmp_path / "owner" / "name").mkdir(parents=True)
+    assert not is_hub_id("owner/name") and not is_hub_id(Path(SVD_REPO))  # a local folder, or a Path: never the hub

@@ -39,8 +39,11 @@ def test_animated_images_round_trip(tmp_path, suffix):
 
 
 def test_unsupported_format_is_a_clear_error(tmp_path):
-    with pytest.raises(ValueError, match="use one of .mp4, .webp, .gif"):
+    with pytest.raises(ValueError, match=r"clip\.avi: \.avi is not a video format written here; end the file name in "
+                       r"\.mp4, \.webp or \.gif, e\.g\. .*clip\.mp4"):  # fmt: skip
         save_video(frames(), tmp_path / "clip.avi")
+    with pytest.raises(ValueError, match="the name has no extension; end the file name in .mp4, .webp or .gif"):
+        save_video(frames(), tmp_path / "clip")
 
 
 def test_drag_overlay_draws_along_the_track_only():
