@@ -216,18 +216,19 @@ def config_for(root, init, output, **overrides):
 
 
 def test_resume_continues_exactly_like_an_uninterrupted_run(dataset_root, svd_unet_folder, tmp_path):
-    straight = Trainer(config_for(dataset_root, svd_unet_folder, tmp_path / "a"))
+    """Two optimiser steps straight = one step, a new process resuming from its checkpoint, one more step."""
+    straight = Trainer(config_for(dataset_root, svd_unet_folder, tmp_path / "a", steps=2, checkpoint_every=1))
     straight.fit()
-    Trainer(config_for(dataset_root, svd_unet_folder, tmp_path / "b", steps=2)).fit()
-    resumed = Trainer(config_for(dataset_root, svd_unet_folder, tmp_path / "b"))
-    assert resumed.step == 2
+    Trainer(config_for(dataset_root, svd_unet_folder, tmp_path / "b", steps=1, checkpoint_every=1)).fit()
+    resumed = Trainer(config_for(dataset_root, svd_unet_folder, tmp_path / "b", steps=2, checkpoint_every=1))
+    assert resumed.step == 1
     resumed.fit()
     for (name, a), (_, b) in zip(
         straight.unwrapped.named_parameters(), resumed.unwrapped.named_parameters(), strict=True
     ):
         assert torch.equal(a, b), name
     assert all(torch.equal(straight.ema.shadow[k], resumed.ema.shadow[k]) for k in straight.ema.shadow)
-    assert sorted(p.name for p in (tmp_path / "a" / "checkpoints").iterdir()) == ["step_0000002", "step_0000004"]
+    assert sorted(p.name for p in (tmp_path / "a" / "checkpoints").iterdir()) == ["step_0000001", "step_0000002"]
 
 
 def test_official_input_scaling_reaches_the_model_and_exported_ema_weights_load_strictly(

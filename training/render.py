@@ -180,6 +180,7 @@ def render_animation(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line entry point."""
     parser = argparse.ArgumentParser(prog="python -m training.render", description=__doc__)
     parser.add_argument("glb", nargs="+", help="animated .glb assets")
     parser.add_argument("--out", required=True)
