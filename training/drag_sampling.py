@@ -5,7 +5,7 @@ For each of `samples` drag samples of an action: a start frame uniform in [0, N 
 bound: the last window is never drawn, and an action of exactly 14 frames has none), then for every view and
 every part (sub-model), with visibility from a z-buffer rasterised here instead of nvdiffrast:
 - the part's visible pixels are those where it is the front surface at the start frame and the rendered
-  alpha is > 127; a part with fewer than 100 is skipped;
+  alpha (of the start frame's PNG, when there) is > 127; a part with fewer than 100 is skipped;
 - a start-frame vertex counts if its (truncated) pixel is inside the image and among those, and the z-buffer
   depth bilinearly interpolated at its exact position lies within 0.01 (object units, along the vertex's ray)
   of the vertex (the official code compares the bilinearly sampled 3-D surface position with the vertex);
@@ -113,7 +113,8 @@ def surface_depth(depth: np.ndarray, pixels: np.ndarray) -> np.ndarray:
         inside = (columns >= 0) & (columns < width) & (rows >= 0) & (rows < height)
         value = np.full(len(pixels), np.inf)
         value[inside] = depth[rows[inside], columns[inside]]
-        result += np.where(weight > 0, weight * value, 0.0)
+        used = weight > 0
+        result[used] += weight[used] * value[used]
     return result
 
 
