@@ -159,4 +159,3 @@ def test_drag_files_keep_every_candidate_of_every_view(tmp_path, capsys):
     assert main([str(tmp_path), "--samples", "4", "--seed", "3"]) == 0
     assert "1 actions with drag samples written" in capsys.readouterr().out
     assert (object_dir / "open" / DRAGS_FILE).read_text(encoding="utf-8") == first
-

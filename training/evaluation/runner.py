@@ -73,6 +73,7 @@ class EvaluationReport:
 
     def write_markdown(self, path: Path) -> Path:
         """Write the rows as a Markdown table; returns `path`."""
+
         def cell(value: object) -> str:
             return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
 
