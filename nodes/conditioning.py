@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from puppet_master.drags import drag_tensor
 from puppet_master.encoders import SVDEncoders
 from puppet_master.image import object_crop
 from puppet_master.sampler_settings import NEGATIVES, OFFICIAL_SETTINGS, check_negative
@@ -74,7 +73,7 @@ def model_inputs(image: torch.Tensor, drags: DragSet) -> ModelInputs:
             "crop: connect the image output of Puppet-Master Prepare Image"
         )
     pixels = from_pil([source]).permute(0, 3, 1, 2)
-    return ModelInputs(pixels=pixels, drags=drag_tensor(drags.tracks(), *drags.size))
+    return ModelInputs(pixels=pixels, drags=drags.crop.model_drags(drags.document.tracks(drags.frames)))
 
 
 def drag_conditioning(encoders: SVDEncoders, inputs: ModelInputs, negative: str) -> tuple[list, list, dict]:

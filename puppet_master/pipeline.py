@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .drags import DragDocument, drag_tensor, parse_drag_document
+from .drags import DragDocument, parse_drag_document
 from .encoders import SVDEncoders, VideoAutoencoder, load_svd_encoders
 from .image import CropTransform, object_crop, paste_back, paste_back_frames
 from .loading import load_unet
@@ -116,6 +116,44 @@ class GenerationResult:
             yield Image.fromarray(np.rint(np.multiply(frame, 255, out=frame), out=frame).astype(np.uint8))
 
 
+@dataclass(frozen=True)
+class CroppedInputs:
+    """What the model is given, and where it came from."""
+
+    pixels: torch.Tensor
+    """(1, 3, size, size) float32 in [0, 1]: the crop."""
+    crop: CropTransform
+    tracks: np.ndarray
+    """(K, F, 2) drag positions in crop pixels."""
+    drags: torch.Tensor
+    """(F, 5, 4) the model's drag tensor."""
+
+
+def crop_inputs(
+    image: Image.Image,
+    drags: DragDocument | str | dict | list,
+    mask: Image.Image | np.ndarray | None = None,
+    *,
+    frames: int = 14,
+    crop_scale: float = 2.2,
+    size: int = 256,
+) -> CroppedInputs:
+    """The image cropped (`object_crop`) and the drags remapped into the crop, as `PuppetMasterPipeline` feeds
+    the model; the arguments are the pipeline's."""
+    if size % LATENT_FACTOR:
+        raise ValueError(f"size must be a multiple of {LATENT_FACTOR}, got {size}")
+    if frames < 2:
+        raise ValueError(f"frames must be >= 2, got {frames}")
+    if isinstance(drags, DragDocument):
+        document = drags.fitted_to(*image.size)
+    else:
+        document = parse_drag_document(drags, image.size)
+    cropped, crop = object_crop(image, mask, scale=crop_scale, size=size)
+    tracks = document.tracks(frames)
+    pixels = torch.from_numpy(np.asarray(cropped, dtype=np.float32) / 255).permute(2, 0, 1)[None]
+    return CroppedInputs(pixels=pixels, crop=crop, tracks=crop.to_crop(tracks), drags=crop.model_drags(tracks))
+
+
 class PuppetMasterPipeline:
     """Puppet-Master generation: `pipeline(image, drags)` -> `GenerationResult`."""
 
@@ -177,17 +215,6 @@ class PuppetMasterPipeline:
                 stops the generation, which then raises `GenerationCancelled` (nothing is returned).
         """
         settings = SamplerSettings(steps, min_guidance, max_guidance, seed, negative, decode_chunk_size)
-        if size % LATENT_FACTOR:
-            raise ValueError(f"size must be a multiple of {LATENT_FACTOR}, got {size}")
-        if frames < 2:
-            raise ValueError(f"frames must be >= 2, got {frames}")
-        if isinstance(drags, DragDocument):
-            document = drags.fitted_to(*image.size)
-        else:
-            document = parse_drag_document(drags, image.size)
-        cropped, crop = object_crop(image, mask, scale=crop_scale, size=size)
-        tracks = crop.to_crop(document.tracks(frames))
-        model_drags = drag_tensor(tracks, size, size)
-        pixels = torch.from_numpy(np.asarray(cropped, dtype=np.float32) / 255).permute(2, 0, 1)[None]
-        video = generate_frames(self.unet, self.encoders, pixels, model_drags, settings, callback=callback)
-        return GenerationResult(frames=video, crop=crop, tracks=tracks, drags=model_drags)
+        inputs = crop_inputs(image, drags, mask, frames=frames, crop_scale=crop_scale, size=size)
+        video = generate_frames(self.unet, self.encoders, inputs.pixels, inputs.drags, settings, callback=callback)
+        return GenerationResult(frames=video, crop=inputs.crop, tracks=inputs.tracks, drags=inputs.drags)

@@ -6,6 +6,8 @@ Each measurement runs in a fresh process and reads that process's peak RSS from 
          (its output is the IMAGE batch, frames x H x W x 3 float32, which ComfyUI must hold).
 It reports the peak of each input size, the output's own size, and the growth over the smallest input.
 Usage: python scripts/bench_memory.py [--sides 512 4000] [--paths cli nodes] [--frames 14] [--steps 2] [--json out.json]
+The node chain runs ComfyUI's own modules on the CPU (as `main.py --cpu`): run the script with ComfyUI's Python
+and COMFYUI_PATH set (`eval "$(bash ../shared/comfyui/setup.sh requirements.txt)"`, then `$COMFYUI_PYTHON ...`).
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ def _inputs(folder: Path, side: int) -> dict[str, str]:
     image, mask = demo_image()
     image.resize((side, side), Image.BICUBIC).save(folder / f"image_{side}.png")
     mask.resize((side, side), Image.NEAREST).save(folder / f"mask_{side}.png")
-    (folder / "drags.json").write_text(json.dumps(DEMO_DRAGS))  # drawn at 96x80: rescaled to the image
+    # the drags are drawn at 96x80: rescaled to the image
+    (folder / "drags.json").write_text(json.dumps(DEMO_DRAGS), encoding="utf-8")
     return {"image": str(folder / f"image_{side}.png"), "mask": str(folder / f"mask_{side}.png"),
             "drags": str(folder / "drags.json")}  # fmt: skip
 
@@ -62,12 +65,26 @@ def _peak_rss(command: list[str], env: dict[str, str] | None = None) -> int:
     return usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
 
 
+def _start_comfyui_on_cpu() -> None:
+    """ComfyUI's modules as `main.py --cpu` starts them, the tiny models' folder registered as its model folders."""
+    sys.argv = [sys.argv[0], "--cpu"]
+    import comfy.options
+
+    comfy.options.enable_args_parsing()
+    import folder_paths
+
+    models = Path(os.environ["PUPPET_MASTER_MODELS"])
+    for name in ("puppet_master", "diffusers"):
+        folder_paths.add_model_folder_path(name, str(models / name))
+
+
 def _run_nodes(image_path: str, mask_path: str, drags_path: str, frames: int, steps: int) -> None:
     """The ComfyUI node chain on one image (run in the measured child process)."""
     import numpy as np
     import torch
     from PIL import Image
 
+    _start_comfyui_on_cpu()
     from nodes.crop_nodes import PuppetMasterPasteBack, PuppetMasterPrepareImage
     from nodes.drag_nodes import PuppetMasterDrags
     from nodes.loaders import PuppetMasterLoader, PuppetMasterSVDEncoders
@@ -77,17 +94,18 @@ def _run_nodes(image_path: str, mask_path: str, drags_path: str, frames: int, st
         image = torch.from_numpy(np.asarray(opened.convert("RGB"), dtype=np.float32) / 255)[None]
     with Image.open(mask_path) as opened:
         mask = torch.from_numpy(np.asarray(opened.convert("L"), dtype=np.float32) / 255)[None]
-    drags = Path(drags_path).read_text()
-    (model,) = PuppetMasterLoader.execute("tiny.safetensors", "fp32")
-    (encoders,) = PuppetMasterSVDEncoders.execute("svd_tiny")
-    drag_set, *_ = PuppetMasterDrags.execute(image, drags, frames)
-    cropped, drag_set, crop = PuppetMasterPrepareImage.execute(image, drag_set, 2.2, 256, mask)
-    (generated,) = PuppetMasterSampler.execute(
-        model, cropped, drag_set, 0, steps, 5.0, 1.0, frames, 14, "official", encoders=encoders
-    )
-    (result,) = PuppetMasterPasteBack.execute(generated, crop, image, mask)
-    assert result.shape == (frames, image.shape[1], image.shape[2], 3)
-    assert all(bool(torch.isfinite(frame).all()) for frame in result)  # frame by frame: no full-size mask
+    drags = Path(drags_path).read_text(encoding="utf-8")
+    with torch.inference_mode():  # as ComfyUI executes a prompt
+        (model,) = PuppetMasterLoader.execute("tiny.safetensors", "fp32")
+        (encoders,) = PuppetMasterSVDEncoders.execute("svd_tiny")
+        drag_set, *_ = PuppetMasterDrags.execute(image, drags, frames)
+        cropped, drag_set, crop = PuppetMasterPrepareImage.execute(image, drag_set, 2.2, 256, mask)
+        (generated,) = PuppetMasterSampler.execute(
+            model, cropped, drag_set, 0, steps, 5.0, 1.0, frames, 14, "official", encoders=encoders
+        )
+        (result,) = PuppetMasterPasteBack.execute(generated, crop, image, mask)
+        assert result.shape == (frames, image.shape[1], image.shape[2], 3)
+        assert all(bool(torch.isfinite(frame).all()) for frame in result)  # frame by frame: no full-size mask
 
 
 def measure(sides: list[int], frames: int, steps: int, paths: tuple[str, ...] = ("cli", "nodes")) -> list[dict]:
@@ -145,7 +163,7 @@ def main() -> None:
     rows = measure(args.sides, args.frames, args.steps, tuple(args.paths))
     print(table(rows))
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1))
+        Path(args.json).write_text(json.dumps(rows, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -91,3 +91,25 @@ def random_drags(batch: int, frames: int, slots: int = 5, used: int = 2, seed: i
     drags[:, :, :used, :2] = start.expand(batch, frames, used, 2)
     drags[:, :, :used, 2:] = start * (1 - t) + end * t
     return drags
+
+
+OFFICIAL_PREPROCESS_CASES = [
+    "landscape_even_box", "landscape_odd_box", "portrait_object_at_top", "square_small_object", "wide_five_drags",
+]  # fmt: skip
+"""The scenes of fixtures/official_preprocess_io.safetensors (the official demo's crop and drag tensor)."""
+
+
+def official_preprocess_case(name: str) -> dict:
+    """One scene of the demo's preprocessing outputs: `image` (H, W, 3) and `mask` (H, W) uint8, `crop`
+    (256, 256, 3) uint8, `drags` (14, 5, 4) float32, `clicks` and `window_left_top_side` (skips when absent)."""
+    from safetensors import safe_open
+
+    with safe_open(shared_path("fixtures/official_preprocess_io.safetensors"), "np") as fixture:
+        values = {key.split(".", 1)[1]: fixture.get_tensor(key) for key in fixture.keys() if key.startswith(name + ".")}
+        values.update(json.loads(fixture.metadata()[name]))
+    return values
+
+
+def clicks_document(clicks: list, width: int, height: int) -> dict:
+    """The demo's clicks as a drag document: each [start, end] pair one 2-point drag (start == end: held still)."""
+    return {"version": 1, "width": width, "height": height, "drags": [{"points": pair} for pair in clicks]}

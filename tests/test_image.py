@@ -1,6 +1,8 @@
 """Object-centric crop, square padding, drag remapping and paste-back onto the original canvas."""
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ from PIL import Image
 
 from puppet_master.diagnostics.selfcheck import demo_image
 from puppet_master.image import ImageInputError, load_image, normalised, object_crop, paste_back
+from support import REPO
 
 
 def as_array(image):
@@ -20,7 +23,7 @@ def test_mask_crop_is_the_official_square_around_the_object():
     cropped, crop = object_crop(image, mask, scale=2.2, size=64)
     assert cropped.size == (64, 64)
     assert crop.side == int(39 * 2.2)  # box rows 22..60 and columns 30..60: larger side 39
-    assert (crop.left + crop.side // 2, crop.top + crop.side // 2) == ((30 + 61) // 2, (22 + 61) // 2)
+    assert (crop.left + crop.side // 2, crop.top + crop.side // 2) == ((30 + 60) // 2, (22 + 60) // 2)
     centre = crop.to_crop(np.array([(30 + 61) / 2, (22 + 61) / 2]))
     assert np.allclose(centre, 32, atol=1)
     pixels = as_array(cropped)
@@ -50,8 +53,25 @@ def test_bad_masks_are_clear_errors():
     image, mask = demo_image()
     with pytest.raises(ValueError, match="mask is 10x10 but the image is 96x80"):
         object_crop(image, np.ones((10, 10)))
-    with pytest.raises(ValueError, match="the mask is empty"):
+    with pytest.raises(ImageInputError) as empty:
         object_crop(image, np.zeros((80, 96)))
+    assert str(empty.value) == (
+        "mask is empty: no value is above 0.5 (its largest is 0); paint the object white in the mask, or give no "
+        "mask to use the whole image"
+    )
+    with pytest.raises(ImageInputError) as faint:
+        object_crop(image, np.full((80, 96), 0.03))
+    assert str(faint.value).startswith("mask is empty: no value is above 0.5 (its largest is 0.03); paint the object")
+    transparent = image.convert("RGBA")
+    transparent.putalpha(Image.new("L", image.size, 100))
+    with pytest.raises(ImageInputError) as alpha:
+        object_crop(transparent)
+    assert str(alpha.value) == (
+        "image's alpha channel is empty: no value is above 0.5 (its largest is 0.39); make the object opaque, or "
+        "give an image without transparency to use the whole image"
+    )
+    with pytest.raises(ImageInputError, match="mask contains NaN or infinite values"):
+        object_crop(image, np.full((80, 96), np.nan))
     with pytest.raises(ValueError, match="size must be a whole number of pixels, at least 8"):
         object_crop(image, mask, size=4)
 
@@ -79,6 +99,39 @@ def test_faint_mask_residue_does_not_widen_the_box():
     _, clean = object_crop(image, mask, size=64)
     _, noisy = object_crop(image, faint, size=64)
     assert noisy == clean and clean.side == int(39 * 2.2)
+
+
+def test_a_soft_mask_is_the_composites_opacity_as_an_8_bit_alpha():
+    """docs/fidelity.md: the box from values above 0.5, the composite from the mask as an RGBA image's alpha
+    (round(255 x value)), so a soft edge stays soft and a binary mask is exactly the demo's alpha."""
+    image, mask = demo_image()
+    soft = np.asarray(mask, dtype=np.float32) / 255
+    soft[22:61, 28:30] = 0.4  # an anti-aliased edge: below 0.5, so outside the box, but blended
+    soft[40, 45] = 0.7
+    rgba = image.copy()
+    rgba.putalpha(Image.fromarray(np.rint(soft * 255).astype(np.uint8)))
+    from_soft, crop = object_crop(image, soft, size=64)
+    from_alpha, same_crop = object_crop(rgba, size=64)
+    assert crop == same_crop and (crop.left + crop.side // 2, crop.side) == ((30 + 60) // 2, int(39 * 2.2))
+    assert np.array_equal(np.asarray(from_soft), np.asarray(from_alpha))
+    _, binary = object_crop(image, soft > 0.5, size=64)
+    assert binary == crop
+
+
+def test_images_below_the_minimum_side_are_refused_naming_their_size():
+    for size in [(1, 1), (15, 200)]:
+        with pytest.raises(ImageInputError) as refused:
+            object_crop(Image.new("RGB", size))
+        assert str(refused.value) == (
+            f"image is {size[0]}x{size[1]} pixels, smaller than the 16x16 minimum: give the picture to animate "
+            "(at least 16 px wide and high), not a placeholder"
+        )
+    cropped, crop = object_crop(Image.new("RGB", (16, 16)), size=8)
+    assert cropped.size == (8, 8) and crop.side == 16
+    image, mask = demo_image()
+    _, crop = object_crop(image, mask, size=64)
+    with pytest.raises(ImageInputError, match="original is 1x1 pixels, smaller than the 16x16 minimum"):
+        paste_back(torch.zeros(1, 64, 64, 3), crop, Image.new("RGB", (1, 1)))
 
 
 def test_sixteen_bit_and_float_images_keep_their_tones(tmp_path):
@@ -114,15 +167,56 @@ def test_files_are_loaded_upright_or_refused_with_the_reason(tmp_path):
             load_image(tmp_path / name)
 
 
-def test_a_large_image_is_reduced_first_and_gives_the_same_crop():
+def test_a_large_image_gives_the_same_crop_as_a_small_one():
     image, mask = demo_image()
     large = image.resize((96 * 12, 80 * 12), Image.NEAREST)
     large_mask = mask.resize(large.size, Image.NEAREST)
     small_crop, small_transform = object_crop(image, mask, size=64)
     large_crop, large_transform = object_crop(large, large_mask, size=64)
-    assert large_transform.side // 64 >= 4  # the reduced path ran
     assert abs(large_transform.side - 12 * small_transform.side) <= 12
     assert np.abs(as_array(large_crop) - as_array(small_crop)).mean() < 0.03
+
+
+def test_only_the_square_is_read_so_a_huge_image_costs_the_square_not_the_image():
+    strip = Image.new("RGB", (30000, 20), (0, 0, 255))
+    mask = np.zeros((20, 30000), dtype=np.float32)
+    mask[5:15, 100:110] = 1
+    cropped, crop = object_crop(strip, mask, size=64)
+    assert (crop.left, crop.top, crop.side) == (104 - 11, 9 - 11, 22)
+    pixels = as_array(cropped)
+    assert np.allclose(pixels[0, 32], 1.0) and np.allclose(pixels[32, 32], [0, 0, 1])
+    padded, whole = object_crop(strip, size=64)  # a 30000 px square: reduced by 8 before the resize
+    assert whole.side == 30000 and np.allclose(as_array(padded)[0, 0], 1.0) and as_array(padded)[32, 32, 2] > 0.9
+
+
+CROP_MEMORY = """
+import resource
+import numpy as np
+from PIL import Image
+from puppet_master.image import object_crop
+
+def peak_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+image = Image.new("RGB", (8000, 8000), (0, 0, 255))
+mask = np.zeros((8000, 8000), dtype=np.float32)
+mask[100:200, 100:200] = 1
+inputs = peak_mib()
+object_crop(image, mask)
+small_object = peak_mib()
+object_crop(image)
+print(small_object - inputs, peak_mib() - small_object)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss is read in KiB as Linux reports it")
+def test_the_crops_memory_follows_its_square_not_the_image():
+    """In a fresh interpreter: an 8000 px image (192 MB RGB, 256 MB float mask). Compositing or padding the whole
+    image costs GBs (2.7 GiB before the crop cut only its square); a 220 px square costs the box search's
+    image-sized boolean (64 MB), and the whole-image square (8000 px, reduced by 2) stays under 4096^2 x 4 x 3."""
+    run = subprocess.run([sys.executable, "-c", CROP_MEMORY], capture_output=True, text=True, cwd=REPO, check=True)
+    small_object, whole_image = map(int, run.stdout.split())
+    assert small_object < 128 and whole_image < 192, run.stdout
 
 
 def test_paste_back_without_mask_restores_the_canvas():

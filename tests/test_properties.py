@@ -159,7 +159,7 @@ def test_any_crop_request_gives_the_square_or_a_clear_error(width, height, scale
     assert cropped.size == (size, size) and crop.side >= 1
 
 
-@pytest.mark.parametrize("size", [(1, 1), (3, 2)])
-def test_tiny_images_crop_without_a_mask(size):
-    cropped, crop = object_crop(Image.new("RGB", size), size=8)
-    assert cropped.size == (8, 8) and crop.side == max(size)
+@pytest.mark.parametrize("size", [(1, 1), (3, 2), (15, 40)])
+def test_images_below_the_minimum_side_are_refused_without_a_mask_too(size):
+    with pytest.raises(ImageInputError, match=f"image is {size[0]}x{size[1]} pixels, smaller than the 16x16 minimum"):
+        object_crop(Image.new("RGB", size), size=8)

@@ -69,7 +69,7 @@ class AnimationClassifier:
     @staticmethod
     def read_labels(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         """A CSV with one row per animation: the METRIC_NAMES columns and `keep` (1/0, true/false, yes/no)."""
-        with Path(path).open(newline="") as handle:
+        with Path(path).open(newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
         missing = [name for name in (*METRIC_NAMES, "keep") if rows and name not in rows[0]]
         if not rows or missing:
@@ -79,6 +79,7 @@ class AnimationClassifier:
         return features, labels
 
     def fit_csv(self, path: str | Path) -> AnimationClassifier:
+        """Train the forest on a labelled CSV (the metric columns plus `keep`); returns self."""
         features, labels = self.read_labels(path)
         self.forest.fit(features, labels)
         return self
@@ -88,6 +89,7 @@ class AnimationClassifier:
         return self.forest.predict(np.array([[m[name] for name in METRIC_NAMES] for m in metrics])).astype(bool)
 
     def save(self, path: str | Path) -> None:
+        """Pickle the trained forest to `path`."""
         Path(path).write_bytes(pickle.dumps(self.forest))
 
     @classmethod

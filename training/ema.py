@@ -36,9 +36,11 @@ class EMA:
                 parameters[name].data, self.shadow[name] = live, parameters[name].data
 
     def state_dict(self) -> dict[str, torch.Tensor]:
+        """The averaged parameters by name."""
         return dict(self.shadow)
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore averaged parameters saved by `state_dict` (same names as the model's)."""
         if state.keys() != self.shadow.keys():
             raise ValueError("EMA state does not match the model's parameters")
         self.shadow = {name: tensor.float().clone() for name, tensor in state.items()}

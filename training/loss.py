@@ -1,9 +1,12 @@
-"""The training objective (paper appendix C.1, spec section 4), with c_in applied as at inference.
+"""The training objective (paper appendix C.1, spec section 4).
 
-x_noisy = x0 + sigma * eps with ln sigma ~ N(0.7, 1.6^2); the model sees c_in * x_noisy with
-c_in = 1/sqrt(sigma^2 + 1) and c_noise = 0.25 ln sigma (the official train.py omits c_in, a known bug:
-the released weights work with the inference convention); x0_hat = x_noisy/(sigma^2+1) - F*sigma/sqrt(sigma^2+1);
-loss = mean((1 + sigma^-2) * (x0 - x0_hat)^2), NaNs in the squared error zeroed as officially.
+x_noisy = x0 + sigma * eps with ln sigma ~ N(0.7, 1.6^2) and c_noise = 0.25 ln sigma; the model input is
+- `edm`: c_in * x_noisy with c_in = 1/sqrt(sigma^2 + 1), the EDM preconditioning SVD was trained with and
+  that inference applies (the sampler feeds x/sqrt(sigma^2+1));
+- `official`: x_noisy itself, as the released train.py computes it.
+Which of the two the released checkpoint was trained with is not known (spec section 7, Q1).
+x0_hat = x_noisy/(sigma^2+1) - F*sigma/sqrt(sigma^2+1); loss = mean((1 + sigma^-2) * (x0 - x0_hat)^2), NaNs in
+the squared error zeroed as officially.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from dataclasses import dataclass
 import torch
 
 from puppet_master.model import PuppetMasterUNet
+
+INPUT_SCALINGS = ("edm", "official")
 
 
 @dataclass(frozen=True)
@@ -42,13 +47,19 @@ def edm_loss(
     embedding: torch.Tensor,
     drags: torch.Tensor,
     draw: NoiseDraw,
+    input_scaling: str = "edm",
 ) -> torch.Tensor:
-    """Weighted denoising loss of one batch (latents (B, F, 4, h, w) already scaled by 0.18215)."""
+    """Weighted denoising loss of one batch (latents (B, F, 4, h, w) already scaled by 0.18215).
+
+    `input_scaling` is "edm" (the model sees c_in * x_noisy) or "official" (x_noisy, as the released script).
+    """
+    if input_scaling not in INPUT_SCALINGS:
+        raise ValueError(f"input_scaling must be one of {', '.join(INPUT_SCALINGS)}, got {input_scaling!r}")
     device = latents.device
     sigma = draw.sigma.to(device).view(-1, 1, 1, 1, 1)
     noisy = latents + sigma * draw.noise.to(device)
     output = model(
-        noisy / (sigma**2 + 1).sqrt(),
+        noisy / (sigma**2 + 1).sqrt() if input_scaling == "edm" else noisy,
         0.25 * draw.sigma.to(device).log(),
         image_latents=cond_latent,
         encoder_hidden_states=embedding,

@@ -12,14 +12,13 @@ no torch: with bpy 4.5, torch and bpy's glTF exporter in one process hang at int
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
 from .geometry import AnimatedPart, Camera
-from .renders import write_cameras, write_parts
+from .renders import frame_path, write_cameras, write_metadata, write_parts
 
 LENS_MM, SENSOR_MM = 35.0, 32.0
 
@@ -155,7 +154,7 @@ def render_animation(
     cameras = _add_cameras(bpy, _camera_positions(views, np.random.default_rng(seed)))
     object_dir.mkdir(parents=True, exist_ok=True)
     write_cameras(object_dir, [_opencv_camera(c, size) for c in cameras])
-    (object_dir / "metadata.json").write_text(json.dumps({"category": category, "source": "objaverse", "size": size}))
+    write_metadata(object_dir, {"category": category, "source": "objaverse", "size": size})
     for action in actions:
         for obj in animated:
             obj.animation_data.action = action
@@ -170,7 +169,7 @@ def render_animation(
             per_frame.append(_part_vertices(bpy))
             for view, camera in enumerate(cameras):
                 scene.camera = camera
-                scene.render.filepath = str(action_dir / f"{view:03d}_{index:03d}.png")
+                scene.render.filepath = str(frame_path(action_dir, view, index))
                 bpy.ops.render.render(write_still=True)
         parts = {
             name: AnimatedPart(np.stack([f[name][0] for f in per_frame]), per_frame[0][name][1])
@@ -181,6 +180,7 @@ def render_animation(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line entry point."""
     parser = argparse.ArgumentParser(prog="python -m training.render", description=__doc__)
     parser.add_argument("glb", nargs="+", help="animated .glb assets")
     parser.add_argument("--out", required=True)

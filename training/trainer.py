@@ -1,9 +1,10 @@
 """The fine-tuning loop on Hugging Face accelerate: 1 GPU, N GPUs or several nodes with `accelerate launch`.
 
-Every random number of optimiser step s (clip choice, latent sampling, sigma, noise, drag dropout) comes
-from a generator seeded by (seed, draw index), where the draw index counts examples across steps,
-accumulation micro-steps, processes and the per-process batch. A run resumed from a checkpoint therefore
-continues exactly as the uninterrupted run would (model, Adam state, grad scaler and EMA are restored).
+Every random number of optimiser step s (clip choice, drag sample, view and drag subset, latent sampling,
+sigma, noise, drag dropout) comes from generators seeded by (seed, draw index), where the draw index counts
+examples across steps, accumulation micro-steps, processes and the per-process batch. A run resumed from a
+checkpoint therefore continues exactly as the uninterrupted run would (model, Adam state, grad scaler and EMA
+are restored).
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from puppet_master.model import PuppetMasterUNet
 from puppet_master.pipeline import sample_video
 from puppet_master.sampler_settings import SamplerSettings
 
-from .dataset import DEFAULT_MIXTURE, ClipDataset, MixtureSampler
+from .dataset import DEFAULT_MIXTURE, ClipDataset, ExampleDraws, draw_generator
+from .drag_subsets import DragSubsetRule
 from .ema import EMA
-from .loss import NoiseDraw, draw_noise, edm_loss
+from .loss import INPUT_SCALINGS, NoiseDraw, draw_noise, edm_loss
 
 logger = logging.getLogger(__name__)
 CHECKPOINTS = "checkpoints"
@@ -35,7 +37,7 @@ EXPORT_NAME = "puppet_master_ema.safetensors"
 
 @dataclass
 class TrainConfig:
-    """The paper's recipe by default (appendix C.1)."""
+    """The paper's recipe by default (appendix C.1); training/README.md tables where paper and official code differ."""
 
     data: list[str]
     output: str
@@ -53,7 +55,15 @@ class TrainConfig:
     p_mean: float = 0.7
     p_std: float = 1.6
     drag_dropout: float = 0.1
-    mixture: dict = field(default_factory=lambda: dict(DEFAULT_MIXTURE))
+    input_scaling: str = "edm"
+    """"edm": the model sees c_in * x_noisy (SVD's preconditioning, as inference applies it); "official": x_noisy,
+    as the released train.py. Default edm: fine-tuning starts from SVD, trained with c_in, and is sampled with c_in."""
+    mixture: dict[str, float] | None = field(default_factory=lambda: dict(DEFAULT_MIXTURE))
+    """Group weights (the paper's by default); None: every clip once per shuffled epoch, as the official code."""
+    duplicate_distance: float = 20.0
+    """Per-step de-duplication: mean distance in 512 px render pixels (official 20; the paper's 20 at 256 = 40)."""
+    drop_small_drags: bool = True
+    """Per-step drop of each track but the largest with probability 1 - min(1, 2 d_i / d_max) (official dataset)."""
     seed: int = 1024
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
@@ -62,7 +72,17 @@ class TrainConfig:
     svd: str | None = None
     """SVD img2vid folder whose VAE decodes the periodic sample videos (none: no videos)."""
 
+    def __post_init__(self) -> None:
+        if self.input_scaling not in INPUT_SCALINGS:
+            raise ValueError(f"input_scaling must be one of {', '.join(INPUT_SCALINGS)}, got {self.input_scaling!r}")
+        self.drag_rule()
+
+    def drag_rule(self) -> DragSubsetRule:
+        """The per-step drag subset rule of these settings."""
+        return DragSubsetRule(duplicate_distance=self.duplicate_distance, drop_small=self.drop_small_drags)
+
     def accumulation_steps(self, processes: int) -> int:
+        """Gradient accumulation micro-steps per optimiser step for `processes` processes."""
         per_step = self.batch_size * processes
         if self.effective_batch % per_step:
             raise ValueError(
@@ -108,15 +128,16 @@ class Trainer:
         optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
         self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
         self.dataset = ClipDataset(*config.data)
-        self.sampler = MixtureSampler(self.dataset.groups(), config.mixture, config.seed)
+        self.draws = ExampleDraws(self.dataset, config.mixture, config.seed, config.drag_rule())
         self.step = 0
         if self.accelerator.is_main_process:
             self.output.mkdir(parents=True, exist_ok=True)
-            (self.output / "train_config.json").write_text(json.dumps(asdict(config), indent=2))
+            (self.output / "train_config.json").write_text(json.dumps(asdict(config), indent=2), encoding="utf-8")
         self._resume()
 
     @property
     def unwrapped(self) -> PuppetMasterUNet:
+        """The model without accelerate's wrappers."""
         return self.accelerator.unwrap_model(self.model)
 
     def _resume(self) -> None:
@@ -128,7 +149,7 @@ class Trainer:
         from safetensors.torch import load_file
 
         self.ema.load_state_dict(load_file(str(latest / EMA_FILE)))
-        self.step = json.loads((latest / STATE_FILE).read_text())["step"]
+        self.step = json.loads((latest / STATE_FILE).read_text(encoding="utf-8"))["step"]
         logger.info("resumed from %s at step %d", latest, self.step)
 
     def _batch(self, micro_step: int) -> tuple[list[torch.Tensor], NoiseDraw]:
@@ -137,8 +158,8 @@ class Trainer:
         first = (micro_step * accelerator.num_processes + accelerator.process_index) * config.batch_size
         examples, draws = [], []
         for draw in range(first, first + config.batch_size):
-            generator = torch.Generator().manual_seed(config.seed * 1_000_003 + draw)
-            examples.append(self.dataset.example(self.sampler(draw), generator))
+            examples.append(self.draws(draw))
+            generator = draw_generator(config.seed, draw, "noise")
             draws.append(
                 draw_noise(
                     examples[-1].latents[None].shape, generator, config.p_mean, config.p_std, config.drag_dropout
@@ -162,7 +183,7 @@ class Trainer:
         for micro in range(self.accumulation):
             with self.accelerator.accumulate(self.model):
                 tensors, noise = self._batch(self.step * self.accumulation + micro)
-                loss = edm_loss(self.model, *tensors, noise)
+                loss = edm_loss(self.model, *tensors, noise, self.config.input_scaling)
                 self.accelerator.backward(loss)
                 if self.accelerator.sync_gradients:
                     self.accelerator.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
@@ -181,7 +202,7 @@ class Trainer:
         self.accelerator.save_state(str(folder))
         if self.accelerator.is_main_process:
             save_file({k: v.contiguous() for k, v in self.ema.state_dict().items()}, str(folder / EMA_FILE))
-            (folder / STATE_FILE).write_text(json.dumps({"step": self.step}))
+            (folder / STATE_FILE).write_text(json.dumps({"step": self.step}), encoding="utf-8")
             for old in _checkpoint_dirs(self.output)[: -self.config.keep_checkpoints]:
                 shutil.rmtree(old)
         self.accelerator.wait_for_everyone()
@@ -202,7 +223,7 @@ class Trainer:
         from puppet_master.video import draw_drags, save_video
 
         vae = load_svd_encoders(self.config.svd, device=self.accelerator.device).vae
-        example = self.dataset.example(0, torch.Generator().manual_seed(self.config.seed))
+        example = self.dataset.example(0, torch.Generator().manual_seed(self.config.seed), self.config.drag_rule())
         frames = example.latents.shape[0]
         model = self.unwrapped
         with self.ema.swapped_into(model):

@@ -21,6 +21,7 @@ from .tracking import CoTrackerTracker, LucasKanadeTracker
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line of `python -m training.evaluation`."""
     parser = argparse.ArgumentParser(prog="python -m training.evaluation", description=__doc__)
     parser.add_argument("--data", required=True, help="folder of Drag-a-Move clips (NNNNN.safetensors + .json)")
     parser.add_argument("--unet", required=True, help="Puppet-Master UNet weights")
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line entry point."""
     args = build_parser().parse_args(argv)
     if bool(args.alexnet) != bool(args.lpips):
         print("error: LPIPS needs both --alexnet and --lpips weight files", file=sys.stderr)
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         lpips=lpips,
         i3d=i3d,
     )
-    print(Path(args.out, "results.md").read_text())
+    print(Path(args.out, "results.md").read_text(encoding="utf-8"))
     print(f"{len(report.clips)} clips scored; per-clip videos in {args.out}/clips")
     return 0
 

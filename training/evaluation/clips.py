@@ -37,6 +37,6 @@ def load_clips(folder: str | Path, limit: int | None = None) -> list[DragAMoveCl
         if missing:
             raise ValueError(f"{path} is not a Drag-a-Move clip: missing {', '.join(missing)}")
         metadata_path = path.with_suffix(".json")
-        metadata = json.loads(metadata_path.read_text()) if metadata_path.is_file() else {}
+        metadata = json.loads(metadata_path.read_text(encoding="utf-8")) if metadata_path.is_file() else {}
         clips.append(DragAMoveClip(path.stem, *(tensors[key].float() for key in KEYS), metadata=metadata))
     return clips

@@ -50,6 +50,7 @@ class EvaluationReport:
     settings: dict = field(default_factory=dict)
 
     def means(self) -> dict[str, float | None]:
+        """Each metric's mean over the clips that have it (None where none has)."""
         means: dict[str, float | None] = {}
         for column in COLUMNS[2:]:
             values = [getattr(c, column) for c in self.clips if getattr(c, column) is not None]
@@ -58,10 +59,12 @@ class EvaluationReport:
         return means
 
     def rows(self) -> list[dict]:
+        """One row per clip plus the mean row."""
         return [asdict(c) for c in self.clips] + [{"clip": "mean", "category": "", **self.means()}]
 
     def write_csv(self, path: Path) -> Path:
-        with path.open("w", newline="") as handle:
+        """Write the rows as CSV; returns `path`."""
+        with path.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=COLUMNS)
             writer.writeheader()
             for row in self.rows():
@@ -69,6 +72,8 @@ class EvaluationReport:
         return path
 
     def write_markdown(self, path: Path) -> Path:
+        """Write the rows as a Markdown table; returns `path`."""
+
         def cell(value: object) -> str:
             return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
 
@@ -77,7 +82,7 @@ class EvaluationReport:
         lines.append("")
         lines.append(f"FVD over {len(self.clips)} clips: {cell(self.fvd)}")
         lines.append("Settings: " + ", ".join(f"{k}={v}" for k, v in self.settings.items()))
-        path.write_text("\n".join(lines) + "\n")
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return path
 
 

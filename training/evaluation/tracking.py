@@ -82,6 +82,7 @@ class LucasKanadeTracker:
 
     @torch.no_grad()
     def track(self, video: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        """See PointTracker.track."""
         grey = (video.double() * torch.tensor(GREY, dtype=torch.float64)).sum(-1)
         pyramids = [self._pyramid(frame) for frame in grey]
         limit = torch.tensor([grey.shape[2] - 1, grey.shape[1] - 1], dtype=torch.float64)
@@ -110,6 +111,7 @@ class CoTrackerTracker:
 
     @torch.no_grad()
     def track(self, video: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        """See PointTracker.track."""
         frames = (video.float() * 255).permute(0, 3, 1, 2)[None].to(self.device)
         queries = torch.cat([torch.zeros(len(points), 1), points.float()], dim=1)[None].to(self.device)
         tracks, _ = self.model(frames, queries=queries)
