@@ -10,7 +10,6 @@ from puppet_master.drags import MAX_IMAGE_SIDE, DragDocument, DragDocumentError,
 from puppet_master.video import draw_drags, draw_drags_on, from_pil
 
 from . import comfy_env
-from .checks import widget_problem
 from .images import first_image
 from .types import DragSet
 from .v3 import PM_DRAGS, io, pack_schema
@@ -88,16 +87,21 @@ class PuppetMasterDrags(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, drags: str | None = None, frames: int | None = None) -> bool | str:
-        problem = widget_problem(cls, frames=frames)
-        if problem or not isinstance(drags, str):
-            return problem or True
-        try:  # the document alone (its points are checked against the image when the node runs)
+    def validate_inputs(cls, drags: str | None = None) -> bool | str:
+        """The drag document alone (its points are checked against the image when the node runs).
+
+        Only `drags`: ComfyUI reports a refusal once per input this function takes, each as "<input> -
+        <message>", so taking `frames` too would blame it for every drag problem. `frames` is a whole number,
+        which ComfyUI's own conversion and min/max check refuse by name."""
+        if not isinstance(drags, str):
+            return True
+        try:
             is_tracks = drags.lstrip().startswith("[")
             parse_drag_document(drags, (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE) if is_tracks else None)
         except DragDocumentError as error:
-            return f"drags: {error}"
+            return str(error)
         return True
+
 
     @classmethod
     def execute(
