@@ -123,6 +123,18 @@ class Server:
                             break
         return prompt_id
 
+    def queue_and_listen(self, prompt: dict, event_type: str) -> tuple[str, list[dict]]:
+        """Queue `prompt` as a websocket client; its id and the data of every `event_type` message sent to that
+        client until the prompt ends."""
+        events = []
+
+        async def collect(event: dict, session: aiohttp.ClientSession) -> bool:
+            if event["type"] == event_type:
+                events.append(event["data"])
+            return False
+
+        return asyncio.run(self.queue_and_watch(prompt, collect)), events
+
     def run(self, prompt: dict, timeout: float = 600) -> dict:
         return self.wait(self.queue(prompt), timeout)
 

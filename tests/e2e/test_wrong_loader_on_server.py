@@ -4,7 +4,6 @@ which node it was and to use Puppet-Master Loader, and it leaves the prompt unch
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 
@@ -28,25 +27,13 @@ def core_loader_prompt(unet_name: str) -> dict:
     return prompt
 
 
-def queue_and_listen(server, prompt: dict) -> tuple[str, list[dict]]:
-    """Queue `prompt` as a websocket client; returns the prompt id and our events until the prompt ends."""
-    events = []
-
-    async def collect(event: dict, session: object) -> bool:
-        if event["type"] == EVENT:
-            events.append(event["data"])
-        return False
-
-    return asyncio.run(server.queue_and_watch(prompt, collect)), events
-
-
 def test_a_puppet_master_file_in_unetloader_gets_a_message_naming_the_fix(server):
     placed = server.root / "models" / "diffusion_models" / "puppet_master_in_core.safetensors"
     shutil.copy(server.root / "models" / "puppet_master" / "tiny.safetensors", placed)
     log_start = len(server.log_text())
     try:
         prompt = core_loader_prompt(placed.name)
-        prompt_id, events = queue_and_listen(server, prompt)
+        prompt_id, events = server.queue_and_listen(prompt, EVENT)
     finally:
         placed.unlink()
     expected = (
@@ -67,7 +54,7 @@ def test_core_loaders_with_their_own_files_hear_nothing_from_the_pack(server):
     stock = server.root / "models" / "diffusion_models" / "not_ours.safetensors"
     save_file({"conv_in.weight": zeros(2, 2)}, str(stock))
     try:
-        _, events = queue_and_listen(server, core_loader_prompt(stock.name))
+        _, events = server.queue_and_listen(core_loader_prompt(stock.name), EVENT)
     finally:
         stock.unlink()
     assert events == []
