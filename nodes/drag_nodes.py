@@ -11,6 +11,8 @@ from puppet_master.video import draw_drags, draw_drags_on, from_pil
 
 from . import comfy_env
 from .images import first_image
+from .start_points import TOOLTIP as START_POINTS_TOOLTIP
+from .start_points import start_points
 from .types import DragSet
 from .v3 import PM_DRAGS, io, pack_schema
 
@@ -83,6 +85,7 @@ class PuppetMasterDrags(io.ComfyNode):
                     "tracks",
                     tooltip="The drags as core TRACKS (pixel paths per frame), e.g. for WanMove's track visualiser.",
                 ),
+                io.String.Output("start_points", tooltip=START_POINTS_TOOLTIP),  # last: saved links keep their slots
             ],
         )
 
@@ -102,7 +105,6 @@ class PuppetMasterDrags(io.ComfyNode):
             return str(error)
         return True
 
-
     @classmethod
     def execute(
         cls, image: torch.Tensor, drags: str, frames: int, tracks: str | None = None, core_tracks: dict | None = None
@@ -119,7 +121,7 @@ class PuppetMasterDrags(io.ComfyNode):
         preview = from_pil([draw_drags_on(source.convert("RGB"), drag_set.tracks(), frames - 1)])  # the last frame
         saved = comfy_env.save_temp_image(source)
         ui = {RUN_IMAGE_KEY: [saved]} if saved else None
-        return io.NodeOutput(drag_set, preview, to_core_tracks(drag_set), ui=ui)
+        return io.NodeOutput(drag_set, preview, to_core_tracks(drag_set), start_points(document), ui=ui)
 
 
 class PuppetMasterDrawDrags(io.ComfyNode):
