@@ -17,12 +17,17 @@ BASIC = REPO / "example_workflows" / "api" / "puppet_master_basic.api.json"
 README = (REPO / "README.md").read_text()
 
 
+DRAWN_ON_EXAMPLE = {"version": 1, "width": 96, "height": 80, "drags": [{"points": [[48, 47], [48, 31]]}]}
+"""The template's drag on example.png's own size: no "stretched unevenly" toast beside the one under test."""
+
+
 def core_loader_prompt(unet_name: str) -> dict:
     """The basic workflow with core's UNETLoader in place of Puppet-Master Loader (both give a MODEL)."""
     prompt = json.loads(BASIC.read_text())
     prompt["2"] = {"class_type": "UNETLoader", "inputs": {"unet_name": unet_name, "weight_dtype": "default"}}
     prompt["3"]["inputs"]["svd_folder"] = "svd_tiny"
     prompt["1"]["inputs"]["image"] = "example.png"
+    prompt["4"]["inputs"]["drags"] = json.dumps(DRAWN_ON_EXAMPLE)
     prompt["5"]["inputs"]["steps"] = 1
     return prompt
 
