@@ -675,21 +675,43 @@ for (const [mode, vueNodes, scale] of [["classic", false, 1.25], ["vue-nodes", t
 }
 
 describe("a library warning in the ComfyUI frontend", { skip }, () => {
-  test("a run without drags: the server's 'no drags' warning is shown as a toast", async () => {
+  test("drags drawn before the image was resized: the server's 'stretched unevenly' warning is a toast", async () => {
     const { page, errors } = await openComfyUI(false);
     try {
-      await frame(page, 1);
-      await documentWidth(page, 96);
-      await page.locator(".pm-drag-editor button", { hasText: "Clear" }).click();
-      assert.equal((await currentDocument(page)).drags.length, 0);
+      // LoadImage -> core ImageScale (256 x 256) -> Drags: the editor cannot show another node's output before a
+      // run, so the drags stay drawn on example.png's 96 x 80, and the node stretches them onto the square.
+      await page.evaluate(() => {
+        const graph = window.app.graph;
+        graph.clear();
+        const add = (type, pos, widgets = {}) => {
+          const node = window.LiteGraph.createNode(type);
+          node.pos = pos;
+          graph.add(node);
+          for (const [name, value] of Object.entries(widgets)) node.widgets.find((w) => w.name === name).value = value;
+          return node;
+        };
+        const load = add("LoadImage", [0, 0], { image: "example.png" });
+        const scale = add("ImageScale", [380, 0], { width: 256, height: 256 });
+        const drags = add("PuppetMasterDrags", [700, 0]);
+        const preview = add("PreviewImage", [1050, 0]);
+        load.connect(0, scale, 0);
+        scale.connect(0, drags, drags.inputs.findIndex((input) => input.name === "image"));
+        drags.connect(drags.outputs.findIndex((output) => output.name === "preview"), preview, 0);
+        const text = drags.widgets.find((w) => w.name === "drags");
+        text.value = JSON.stringify({ version: 1, width: 96, height: 80, drags: [{ points: [[48, 47], [48, 31]] }] });
+        text.callback?.(text.value);
+      });
       const promptId = await queue(page);
       // PrimeVue's toast in frontend 1.49, data-testid="toast" in 1.58.
-      const toast = page.locator('.p-toast-message, [data-testid="toast"]', { hasText: "no drags" });
-      await toast.waitFor({ timeout: 300_000 });
-      assert.match(await toast.textContent(), /Puppet-Master.*node \d+: no drags: the video is generated without any drag/s);
+      const toast = page.locator('.p-toast-message, [data-testid="toast"]', { hasText: "stretched unevenly" });
+      await toast.waitFor({ timeout: 120_000 });
+      assert.match(
+        await toast.textContent(),
+        /Puppet-Master.*node \d+: the drags were drawn on a 96x80 image but the image is 256x256: they are stretched unevenly/s,
+      );
       mkdirSync(ARTIFACTS, { recursive: true });
-      await page.screenshot({ path: join(ARTIFACTS, "toast_no_drags.png") });
-      assert.equal((await ended(promptId)).status.status_str, "success", "a warning, not an error: the video is made");
+      await page.screenshot({ path: join(ARTIFACTS, "toast_stretched.png") });
+      assert.equal((await ended(promptId)).status.status_str, "success", "a warning, not an error: the node ran");
       assert.deepEqual(errors, []);
     } finally {
       await page.close();
