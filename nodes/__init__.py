@@ -13,6 +13,7 @@ from .crop_nodes import PuppetMasterPasteBack, PuppetMasterPrepareImage
 from .drag_nodes import PuppetMasterDrags, PuppetMasterDrawDrags
 from .loaders import PuppetMasterLoader, PuppetMasterSVDEncoders
 from .sampler import PuppetMasterSampler
+from .toasts import install as install_warning_toasts
 from .v3 import ComfyExtension, io
 from .wrong_loader import install as install_wrong_loader_check
 
@@ -31,11 +32,12 @@ NODES_BY_ID: dict[str, type[io.ComfyNode]] = {node.__name__: node for node in NO
 
 
 class PuppetMasterExtension(ComfyExtension):
-    """What ComfyUI loads from the pack: its nodes, and the on-prompt check that explains a Puppet-Master file
-    queued in a core loader (nodes/wrong_loader.py)."""
+    """What ComfyUI loads from the pack: its nodes, the on-prompt check that explains a Puppet-Master file
+    queued in a core loader (nodes/wrong_loader.py), and the library's warnings as toasts (nodes/toasts.py)."""
 
     async def on_load(self) -> None:
         install_wrong_loader_check()
+        install_warning_toasts()
 
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         return list(NODES)

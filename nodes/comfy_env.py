@@ -123,6 +123,16 @@ def prompt_server() -> object | None:
     return getattr(PromptServer, "instance", None)
 
 
+def executing_node_id() -> str | None:
+    """The id of the node ComfyUI is executing in this thread, or None (no prompt running, outside ComfyUI)."""
+    try:
+        from comfy_execution.utils import get_executing_context
+    except ImportError:
+        return None
+    context = get_executing_context()
+    return None if context is None else str(context.node_id)
+
+
 def torch_device() -> torch.device:
     comfy = _comfy()
     if comfy is not None:

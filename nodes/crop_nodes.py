@@ -50,8 +50,10 @@ class PuppetMasterPrepareImage(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, scale: float | None = None, size: int | None = None) -> bool | str:
-        return widget_problem(cls, scale=scale, size=size) or True
+    def validate_inputs(cls, scale: float | None = None) -> bool | str:
+        """Only `scale` (ComfyUI lets NaN through a float's min/max): a refusal is reported once per input
+        taken here, so `size`, a whole number ComfyUI checks itself, stays out of it."""
+        return widget_problem(cls, scale=scale) or True
 
     @classmethod
     def execute(

@@ -10,8 +10,9 @@ from puppet_master.drags import MAX_IMAGE_SIDE, DragDocument, DragDocumentError,
 from puppet_master.video import draw_drags, draw_drags_on, from_pil
 
 from . import comfy_env
-from .checks import widget_problem
 from .images import first_image
+from .start_points import TOOLTIP as START_POINTS_TOOLTIP
+from .start_points import start_points
 from .types import DragSet
 from .v3 import PM_DRAGS, io, pack_schema
 
@@ -84,19 +85,24 @@ class PuppetMasterDrags(io.ComfyNode):
                     "tracks",
                     tooltip="The drags as core TRACKS (pixel paths per frame), e.g. for WanMove's track visualiser.",
                 ),
+                io.String.Output("start_points", tooltip=START_POINTS_TOOLTIP),  # last: saved links keep their slots
             ],
         )
 
     @classmethod
-    def validate_inputs(cls, drags: str | None = None, frames: int | None = None) -> bool | str:
-        problem = widget_problem(cls, frames=frames)
-        if problem or not isinstance(drags, str):
-            return problem or True
-        try:  # the document alone (its points are checked against the image when the node runs)
+    def validate_inputs(cls, drags: str | None = None) -> bool | str:
+        """The drag document alone (its points are checked against the image when the node runs).
+
+        Only `drags`: ComfyUI reports a refusal once per input this function takes, each as "<input> -
+        <message>", so taking `frames` too would blame it for every drag problem. `frames` is a whole number,
+        which ComfyUI's own conversion and min/max check refuse by name."""
+        if not isinstance(drags, str):
+            return True
+        try:
             is_tracks = drags.lstrip().startswith("[")
             parse_drag_document(drags, (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE) if is_tracks else None)
         except DragDocumentError as error:
-            return f"drags: {error}"
+            return str(error)
         return True
 
     @classmethod
@@ -115,7 +121,7 @@ class PuppetMasterDrags(io.ComfyNode):
         preview = from_pil([draw_drags_on(source.convert("RGB"), drag_set.tracks(), frames - 1)])  # the last frame
         saved = comfy_env.save_temp_image(source)
         ui = {RUN_IMAGE_KEY: [saved]} if saved else None
-        return io.NodeOutput(drag_set, preview, to_core_tracks(drag_set), ui=ui)
+        return io.NodeOutput(drag_set, preview, to_core_tracks(drag_set), start_points(document), ui=ui)
 
 
 class PuppetMasterDrawDrags(io.ComfyNode):

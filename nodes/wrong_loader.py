@@ -4,8 +4,8 @@ Core loaders cannot read the Puppet-Master UNet (its diffusers key layout with t
 of core's model detections): they fail with "Could not detect model type", which does not say what to do.
 ComfyUI gives packs no hook into that error, so an on-prompt handler looks at every queued prompt: when a
 core loader names a file whose safetensors header holds Puppet-Master's drag layers, the server log and the
-frontend (a toast, web/wrong_loader.js) say which node it is and to use Puppet-Master Loader instead. The
-prompt itself is passed on unchanged: this only explains core's error, it never rewrites the user's graph.
+frontend (a toast: nodes/toasts.py, web/toasts.js) say which node it is and to use Puppet-Master Loader
+instead. The prompt itself is passed on unchanged: this only explains core's error, it never rewrites the user's graph.
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ from pathlib import Path
 from puppet_master.loading import CheckpointError, inspect_checkpoint
 
 from .comfy_env import MODEL_FOLDER, core_model_path, prompt_server
+from .toasts import EVENT
 
-EVENT = "puppet_master.wrong_loader"
-"""The websocket event the frontend extension turns into a toast."""
 CORE_LOADERS = {
     "UNETLoader": ("unet_name", "diffusion_models"),
     "ImageOnlyCheckpointLoader": ("ckpt_name", "checkpoints"),

@@ -203,8 +203,10 @@ def parse_drag_document(data: str | dict | list, image_size: tuple[int, int] | N
         return parse_tracks(data, image_size)
     if not isinstance(data, dict):
         raise DragDocumentError(f"drag document must be a JSON object or a list of tracks, got {type(data).__name__}")
-    if data.get("version") != DOCUMENT_VERSION:
-        raise DragDocumentError(f'drag document "version" must be {DOCUMENT_VERSION}, got {short(data.get("version"))}')
+    version = data.get("version")
+    if isinstance(version, bool) or version != DOCUMENT_VERSION:  # True == 1 in Python: a boolean is no version
+        shown = json.dumps(version) if isinstance(version, bool) else short(version)
+        raise DragDocumentError(f'drag document "version" must be {DOCUMENT_VERSION}, got {shown}')
     width, height = _image_side(data.get("width"), "width"), _image_side(data.get("height"), "height")
     drags = data.get("drags")
     if not isinstance(drags, list):

@@ -151,13 +151,13 @@ def test_model_and_svd_names_stay_inside_their_folders(tmp_path, monkeypatch, na
         (PuppetMasterSampler, {"cfg": math.nan, "min_cfg": 1.0}, "cfg must be a finite number from 1 to 20, got nan"),
         (PuppetMasterSampler, {"cfg": 5.0, "min_cfg": math.inf}, "min_cfg must be a finite number"),
         (PuppetMasterSampler, {"cfg": 50.0, "min_cfg": 1.0}, "cfg must be from 1 to 20, got 50.0"),
-        (PuppetMasterPrepareImage, {"scale": math.nan, "size": 256}, "scale must be a finite number"),
-        (PuppetMasterPrepareImage, {"scale": 2.2, "size": 10**9}, "size must be from 64 to 1024"),
-        (PuppetMasterDrags, {"drags": "", "frames": 14}, "drags: the drag document is empty"),
-        (PuppetMasterDrags, {"drags": "[" * 50_000, "frames": 14}, "drags: drag document is nested too deeply"),
-        (PuppetMasterDrags, {"drags": '{"version": 1, "width": NaN}', "frames": 14}, '"width" must be a whole'),
-        (PuppetMasterDrags, {"drags": "[[{\"x\": 1}, {\"x\": 2}]]", "frames": 14}, 'must have "x" and "y"'),
-        (PuppetMasterDrags, {"drags": "{}", "frames": math.nan}, "frames must be a finite number"),
+        (PuppetMasterPrepareImage, {"scale": math.nan}, "scale must be a finite number"),
+        (PuppetMasterPrepareImage, {"scale": 10**9}, "scale must be from 1 to 5"),
+        (PuppetMasterDrags, {"drags": ""}, "the drag document is empty"),
+        (PuppetMasterDrags, {"drags": "[" * 50_000}, "drag document is nested too deeply"),
+        (PuppetMasterDrags, {"drags": '{"version": 1, "width": NaN}'}, '"width" must be a whole'),
+        (PuppetMasterDrags, {"drags": '{"version": true, "width": 9, "height": 9}'}, '"version" must be 1, got true'),
+        (PuppetMasterDrags, {"drags": "[[{\"x\": 1}, {\"x\": 2}]]"}, 'must have "x" and "y"'),
     ],
 )
 def test_nodes_refuse_malformed_widgets_at_queue_time(node, values, message):
@@ -168,6 +168,6 @@ def test_nodes_accept_good_and_linked_widgets():
     document = json.dumps({"version": 1, "width": 96, "height": 80, "drags": [{"points": [[5, 5], [9, 9]]}]})
     assert PuppetMasterSampler.validate_inputs(cfg=5.0, min_cfg=1.0) is True
     assert PuppetMasterSampler.validate_inputs(cfg=None, min_cfg=None) is True
-    assert PuppetMasterPrepareImage.validate_inputs(scale=2.2, size=256) is True
-    assert PuppetMasterDrags.validate_inputs(drags=document, frames=14) is True
-    assert PuppetMasterDrags.validate_inputs(drags='[[{"x": 1, "y": 2}, {"x": 3, "y": 4}]]', frames=14) is True
+    assert PuppetMasterPrepareImage.validate_inputs(scale=2.2) is True
+    assert PuppetMasterDrags.validate_inputs(drags=document) is True
+    assert PuppetMasterDrags.validate_inputs(drags='[[{"x": 1, "y": 2}, {"x": 3, "y": 4}]]') is True

@@ -95,6 +95,8 @@ def test_a_document_of_another_shape_is_rescaled_with_a_warning(caplog):
         (document([[0, 0], [20, 20]]), r"drag 1 starts exactly at the image corner \(0, 0\)"),
         (document([[10, 10, 3], [20, 20]]), r"drag 1 point 1 must be \[x, y\]"),
         ({**document(), "version": 2}, '"version" must be 1'),
+        ({**document(), "version": True}, '"version" must be 1, got true'),  # True == 1 in Python
+        ({**document(), "version": False}, '"version" must be 1, got false'),
         ({**document(), "width": 0}, '"width" must be a whole number of pixels from 1 to 65536'),
         ({**document(), "width": 10**400}, '"width" must be a whole number of pixels from 1 to 65536, got 1000'),
         ({**document(), "height": 2**63}, '"height" must be a whole number of pixels from 1 to 65536'),

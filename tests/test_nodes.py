@@ -80,7 +80,8 @@ def test_nodes_build_the_samplers_inputs(models, inputs):
     image, mask = inputs
     (encoders,) = PuppetMasterSVDEncoders.execute("svd_tiny")
     built = PuppetMasterDrags.execute(image, DRAGS, 14)
-    drags, preview, tracks = built
+    drags, preview, tracks, start_points = built
+    assert json.loads(start_points) == [{"x": 45, "y": 25}]
     assert preview.shape == (1, 80, 96, 3) and not torch.equal(preview, image)
     assert tracks["track_path"].shape == (14, 1, 2) and tracks["track_visibility"].all()
     assert tracks["track_path"][0, 0].tolist() == [45.0, 25.0] and tracks["track_path"][-1, 0].tolist() == [45.0, 10.0]
@@ -123,6 +124,31 @@ def test_an_empty_mask_means_no_mask(inputs):
     assert crop.side == 96  # padded to a square around the whole image, not cropped to an object
 
 
+def test_start_points_are_each_drags_first_point_in_pixels_of_the_nodes_image(inputs):
+    """SAM3 Detect's positive_coords: a document drawn on a 512x512 picture is rescaled to the 96x80 image first,
+    and every drag gives its start, rounded half up to the whole pixel (a held point too)."""
+    image, _ = inputs
+    drawn = {"version": 1, "width": 512, "height": 512, "drags": [
+        {"points": [[256, 300], [256, 200]]}, {"points": [[13.4, 6.4], [13.4, 6.4]]}, {"points": [[512, 512], [9, 9]]},
+    ]}  # fmt: skip
+    *_, start_points = PuppetMasterDrags.execute(image, json.dumps(drawn), 14)
+    # 256 * 96/512 = 48, 300 * 80/512 = 46.875; 13.4 * 0.1875 = 2.5125, 6.4 * 0.15625 = 1.0; the corner: last pixel
+    assert start_points == '[{"x": 48, "y": 47}, {"x": 3, "y": 1}, {"x": 95, "y": 79}]'
+    empty = json.dumps({"version": 1, "width": 96, "height": 80, "drags": []})
+    assert PuppetMasterDrags.execute(image, empty, 14)[3] == "[]"
+
+
+def test_start_points_follow_the_rule_the_editor_marks_them_by():
+    """tests/js/vectors.json: the same pixels as web/drag_logic.js startPoints (node --test checks that side)."""
+    from nodes.start_points import start_points
+    from puppet_master.drags import parse_drag_document
+
+    cases = json.loads((REPO / "tests" / "js" / "vectors.json").read_text(encoding="utf-8"))["start_points"]
+    assert len(cases) >= 3
+    for case in cases:
+        assert json.loads(start_points(parse_drag_document(case["document"]))) == case["expected"], case
+
+
 def test_tracks_input_replaces_the_editor_drags(inputs):
     image, _ = inputs
     tracks = json.dumps([[{"x": 10, "y": 10}, {"x": 30, "y": 20}], [{"x": 50, "y": 50}, {"x": 60, "y": 40}]])
@@ -137,7 +163,8 @@ def test_core_tracks_replace_the_editor_drags_with_their_timing(inputs):
     path[:, 0] = torch.tensor([[10.0, 10.0], [11.0, 10.0], [40.0, 30.0]])  # slow, then fast
     path[:, 1] = torch.tensor([50.0, 50.0])
     core = {"track_path": path, "track_visibility": torch.ones(3, 2, dtype=torch.bool)}
-    drags, _, tracks = PuppetMasterDrags.execute(image, DRAGS, 5, core_tracks=core)
+    drags, _, tracks, start_points = PuppetMasterDrags.execute(image, DRAGS, 5, core_tracks=core)
+    assert json.loads(start_points) == [{"x": 10, "y": 10}, {"x": 50, "y": 50}]  # a held point prompts too
     assert len(drags.document.drags) == 2
     assert torch.allclose(tracks["track_path"][2, 0], torch.tensor([11.0, 10.0]))  # the middle frame keeps its time
     assert torch.equal(tracks["track_path"][:, 1], torch.tensor([[50.0, 50.0]] * 5))

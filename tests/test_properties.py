@@ -93,13 +93,13 @@ widget_values = st.one_of(st.none(), numbers, st.text(max_size=10), st.booleans(
 
 
 @FAST
-@given(widget_values, widget_values, widget_values, widget_values)
-def test_node_validation_answers_true_or_a_message_never_raises(cfg, min_cfg, scale, frames):
+@given(widget_values, widget_values, widget_values)
+def test_node_validation_answers_true_or_a_message_never_raises(cfg, min_cfg, scale):
     answers = [
         PuppetMasterSampler.validate_inputs(cfg=cfg, min_cfg=min_cfg),
-        PuppetMasterPrepareImage.validate_inputs(scale=scale, size=frames),
-        PuppetMasterDrags.validate_inputs(drags=as_text(cfg), frames=frames),
-        PuppetMasterDrags.validate_inputs(drags=cfg if isinstance(cfg, str) else None, frames=14),
+        PuppetMasterPrepareImage.validate_inputs(scale=scale),
+        PuppetMasterDrags.validate_inputs(drags=as_text(cfg)),
+        PuppetMasterDrags.validate_inputs(drags=cfg if isinstance(cfg, str) else None),
     ]
     for answer in answers:
         assert answer is True or (isinstance(answer, str) and answer)

@@ -26,7 +26,18 @@ CORE_NODES = {  # type: (widget count in UI format, {output slot: type}, {socket
         {"model": "MODEL", "positive": "CONDITIONING", "negative": "CONDITIONING", "latent_image": "LATENT"},
     ),
     "VAEDecode": (0, {0: "IMAGE"}, {"samples": "LATENT", "vae": "VAE"}),
+    "CheckpointLoaderSimple": (1, {0: "MODEL", 1: "CLIP", 2: "VAE"}, {}),
+    "SAM3_Detect": (
+        3,
+        {0: "MASK", 1: "BOUNDING_BOX"},
+        {"model": "MODEL", "image": "IMAGE", "conditioning": "CONDITIONING", "bboxes": "BOUNDING_BOX",
+         "positive_coords": "STRING", "negative_coords": "STRING"},
+    ),  # fmt: skip
+    "CreateVideo": (2, {0: "VIDEO"}, {"images": "IMAGE", "audio": "AUDIO"}),  # fps, bit_depth
+    "SaveVideo": (4, {0: "VIDEO"}, {"video": "VIDEO"}),  # filename_prefix, format, format.codec, codec
 }
+FRONTEND_ONLY = {"MarkdownNote": 1}
+"""Nodes the frontend keeps in the graph and never queues (a note): type -> widget count; no API twin."""
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
 FILE_LISTS = {"unet_name", "svd_folder"}  # depend on the user's model folders
 
@@ -71,9 +82,10 @@ def test_ui_workflow_matches_the_nodes(path):
     nodes = {node["id"]: node for node in workflow["nodes"]}
     for node in nodes.values():
         node_type = node["type"]
-        assert node_type in NODES_BY_ID or node_type in CORE_NODES, node_type
-        if node_type in CORE_NODES:
-            assert len(node["widgets_values"]) == CORE_NODES[node_type][0], node_type
+        assert node_type in NODES_BY_ID or node_type in CORE_NODES or node_type in FRONTEND_ONLY, node_type
+        if node_type in CORE_NODES or node_type in FRONTEND_ONLY:
+            count = CORE_NODES[node_type][0] if node_type in CORE_NODES else FRONTEND_ONLY[node_type]
+            assert len(node["widgets_values"]) == count, node_type
             continue
         widgets = list(widget_inputs(node_type))
         values = list(node["widgets_values"])
@@ -98,7 +110,8 @@ def test_ui_workflow_matches_the_nodes(path):
 def test_api_workflow_is_the_same_graph(path):
     ui = json.loads(path.read_text())
     api = json.loads((path.parent / "api" / f"{path.stem}.api.json").read_text())
-    assert {int(k): v["class_type"] for k, v in api.items()} == {n["id"]: n["type"] for n in ui["nodes"]}
+    queued = {n["id"]: n["type"] for n in ui["nodes"] if n["type"] not in FRONTEND_ONLY}
+    assert {int(k): v["class_type"] for k, v in api.items()} == queued
     ui_links = {
         (source, slot, target, ui_nodes_input(ui, target, target_slot))
         for _, source, slot, target, target_slot, _ in ui["links"]
@@ -128,9 +141,33 @@ def test_the_documented_workflows_exist():
         "puppet_master_basic",
         "puppet_master_mask_paste_back",
         "puppet_master_svd_checkpoint",
+        "puppet_master_sam3",
     }
     native = json.loads((EXAMPLES / "puppet_master_native.json").read_text())
     assert {"ImageOnlyCheckpointLoader", "PuppetMasterConditioning", "KSampler"} <= {n["type"] for n in native["nodes"]}
     assert "PuppetMasterSampler" not in {n["type"] for n in native["nodes"]}
     svd = json.loads((EXAMPLES / "puppet_master_svd_checkpoint.json").read_text())
     assert "PuppetMasterSVDEncoders" not in {n["type"] for n in svd["nodes"]}
+
+
+def test_the_sam3_template_is_the_official_demos_flow():
+    """LoadImage -> Drags -> SAM3 Detect (prompted by the drags' start points) -> Prepare Image's mask ->
+    Conditioning -> KSampler -> VAEDecode -> CreateVideo -> SaveVideo (mp4), with a note on Remove Background."""
+    api = json.loads((EXAMPLES / "api" / "puppet_master_sam3.api.json").read_text(encoding="utf-8"))
+    by_type = {node["class_type"]: (node_id, node["inputs"]) for node_id, node in api.items()}
+    drags, _ = by_type["PuppetMasterDrags"]
+    detect, detect_inputs = by_type["SAM3_Detect"]
+    start_points = list(NODES_BY_ID["PuppetMasterDrags"].RETURN_NAMES).index("start_points")
+    assert detect_inputs["positive_coords"] == [drags, start_points]
+    assert detect_inputs["image"] == by_type["PuppetMasterDrags"][1]["image"]  # the image the points are pixels of
+    assert by_type[api[detect_inputs["model"][0]]["class_type"]][1]["ckpt_name"].startswith("sam3")
+    prepare, prepare_inputs = by_type["PuppetMasterPrepareImage"]
+    assert prepare_inputs["mask"] == [detect, 0] and prepare_inputs["drags"] == [drags, 0]
+    assert by_type["PuppetMasterConditioning"][1]["image"] == [prepare, 0]
+    assert by_type["KSampler"][1]["positive"] == [by_type["PuppetMasterConditioning"][0], 0]
+    assert by_type["CreateVideo"][1]["images"] == [by_type["VAEDecode"][0], 0]
+    saver = by_type["SaveVideo"][1]
+    assert saver["format"] == "mp4" and saver["video"] == [by_type["CreateVideo"][0], 0]
+    ui = json.loads((EXAMPLES / "puppet_master_sam3.json").read_text(encoding="utf-8"))
+    [note] = [node["widgets_values"][0] for node in ui["nodes"] if node["type"] == "MarkdownNote"]
+    assert "Remove Background" in note and "start_points" in note

@@ -42,4 +42,4 @@ def test_the_handler_returns_the_prompt_unchanged_and_tells_the_client_that_queu
     handle = prompt_handler(lambda *event: sent.append(event), lambda folder, name: str(tmp_path / name))
     body = {"prompt": {"7": {"class_type": "UNETLoader", "inputs": {"unet_name": "pm.safetensors"}}}, "client_id": "c"}
     assert handle(body) is body
-    assert [(event, data["node"], client) for event, data, client in sent] == [("puppet_master.wrong_loader", "7", "c")]
+    assert [(event, data["node"], client) for event, data, client in sent] == [("puppet_master.toast", "7", "c")]

@@ -22,6 +22,7 @@ import {
   positionsAt,
   rescaleDocument,
   retimeDrag,
+  startPoints,
   timesFor,
 } from "./drag_logic.js";
 
@@ -29,6 +30,9 @@ const HIT_RADIUS_CSS = 8;
 const MIN_DRAG_CSS = 4;
 const PLAY_FPS = 7;
 const MASK_TINT = "#00d5ff";
+/** The SAM points' marker (a yellow diamond): a colour no drag, the mask hatch or the selection uses. */
+const SAM_COLOUR = "#ffd60a";
+const SAM_MARKER_CSS = 11;
 const CONTROL_STYLE = "font-size:11px;padding:1px 6px;cursor:pointer;white-space:nowrap";
 
 function button(label, title, onClick) {
@@ -94,6 +98,8 @@ export class DragCanvas {
     this.image = null;
     this.overlay = null;
     this.showMask = true;
+    this.showStartPoints = false;
+    this.startPointsLinked = false;
     this.note = "";
     this.selection = null;
     this.gesture = null;
@@ -118,11 +124,20 @@ export class DragCanvas {
       this.toggleMask(),
     );
     this.maskButton.hidden = true;
+    this.startPointsButton = button(
+      "◇ SAM points",
+      "the yellow diamonds: where each drag starts, the points the start_points output gives SAM3 Detect (positive_coords) " +
+        "to segment the object; shown while start_points is connected, this button shows or hides them",
+      () => this.toggleStartPoints(),
+    );
+    this.startPointsButton.classList.add("pm-sam-points");
+    this.paintStartPointsButton();
     toolbar.append(
       button("Clear", "remove every drag", () => this.commit({ ...this.document, drags: [] })),
       button("Undo", "Ctrl+Z", () => this.undo()),
       button("Redo", "Ctrl+Shift+Z", () => this.redo()),
       this.maskButton,
+      this.startPointsButton,
       this.keyTarget(),
     );
     const timeline = document.createElement("div");
@@ -237,6 +252,34 @@ export class DragCanvas {
     this.render();
   }
 
+  /** Whether the node's start_points output is connected: the SAM points are marked when it becomes so, and
+   * unmarked when it is disconnected (the button overrides either until the next change). */
+  setStartPointsLinked(linked) {
+    if (linked === this.startPointsLinked) return;
+    this.startPointsLinked = linked;
+    this.showStartPoints = linked;
+    this.showStartPointsState();
+  }
+
+  toggleStartPoints() {
+    this.showStartPoints = !this.showStartPoints;
+    this.showStartPointsState();
+  }
+
+  showStartPointsState() {
+    this.paintStartPointsButton();
+    this.hovered = "";
+    this.showMessage();
+    this.render();
+  }
+
+  paintStartPointsButton() {
+    const button = this.startPointsButton;
+    button.setAttribute("aria-pressed", String(this.showStartPoints));
+    button.style.color = this.showStartPoints ? "#000000" : SAM_COLOUR;
+    button.style.background = this.showStartPoints ? SAM_COLOUR : "";
+  }
+
   /** Stop everything that outlives the element (the node was removed). */
   destroy() {
     this.stopPlaying();
@@ -297,6 +340,8 @@ export class DragCanvas {
       text =
         `drag ${hit.drag + 1}, point ${hit.point + 1} of ${drag.points.length}: ${Math.round(x)}, ${Math.round(y)} px ` +
         `(${percent(x, doc.width)}%, ${percent(y, doc.height)}%), reached at frame ${Math.round(time * (this.frames - 1)) + 1}`;
+      const sam = this.showStartPoints && hit.point === 0 ? startPoints(doc)[hit.drag] : null;
+      if (sam) text += `; SAM point ${sam.x}, ${sam.y} px`;
     }
     if (text !== (this.hovered ?? "")) {
       this.hovered = text;
@@ -614,6 +659,27 @@ export class DragCanvas {
     }
     const positions = this.positions();
     doc.drags.forEach((drag, index) => this.drawDrag(context, drag, index, scale, positions[index]));
+    if (this.showStartPoints) this.drawStartPoints(context, doc, scale);
+  }
+
+  /** A yellow diamond (black-edged) around each SAM point, at the whole pixel start_points sends. */
+  drawStartPoints(context, doc, scale) {
+    const r = SAM_MARKER_CSS;
+    for (const { x, y } of startPoints(doc)) {
+      const [cx, cy] = [x * scale, y * scale];
+      context.beginPath();
+      context.moveTo(cx, cy - r);
+      context.lineTo(cx + r, cy);
+      context.lineTo(cx, cy + r);
+      context.lineTo(cx - r, cy);
+      context.closePath();
+      context.lineWidth = 4;
+      context.strokeStyle = "#000000";
+      context.stroke();
+      context.lineWidth = 2;
+      context.strokeStyle = SAM_COLOUR;
+      context.stroke();
+    }
   }
 
   /** The mask at the shown size, hatched (a scratch canvas reused between frames). */

@@ -80,6 +80,11 @@ function load(url) {
   });
 }
 
+/** Whether the node's output `name` is connected to anything. */
+function outputLinked(node, name) {
+  return (node.outputs?.find((output) => output.name === name)?.links?.length ?? 0) > 0;
+}
+
 /** Why there is no picture yet, in the user's words. */
 function missingPictureNote(source) {
   if (!source) return "Connect an image to draw drags on it.";
@@ -155,6 +160,7 @@ app.registerExtension({
       }
     };
     const refresh = () => {
+      editor.setStartPointsLinked(outputLinked(node, "start_points")); // its points prompt SAM3 Detect: marked
       const source = upstreamNode(node);
       listenToLoadImage(source);
       const file = upstreamFile(node);

@@ -176,6 +176,14 @@ export function positionsAt(doc, frames, frame) {
   return doc.drags.map((d) => resamplePath(d.points, frames, d.times ?? null)[frame]);
 }
 
+/** The points that prompt SAM3 Detect through the Drags node's start_points output: each drag's first point
+ * (held points included), for the drags that reach the model, as whole pixels {x, y}: rounded half up, at most
+ * the last pixel. The same rule as nodes/start_points.py (tests/js/vectors.json pins both). */
+export function startPoints(doc) {
+  const pixel = (value, size) => Math.min(Math.floor(value + 0.5), size - 1);
+  return doc.drags.slice(0, MAX_DRAGS).map(({ points: [[x, y]] }) => ({ x: pixel(x, doc.width), y: pixel(y, doc.height) }));
+}
+
 /** Image pixel under a pointer, for an image drawn letterboxed (aspect kept, centred) in `rect`. */
 export function clientToImage(clientX, clientY, rect, width, height) {
   const { scale, offsetX, offsetY } = letterbox(rect.width, rect.height, width, height);

@@ -35,9 +35,12 @@ def free_port() -> int:
 
 
 class Server:
-    """A real ComfyUI process on a free loopback port, with helpers for its HTTP API."""
+    """A real ComfyUI process on a free loopback port, with helpers for its HTTP API.
 
-    def __init__(self, root: Path) -> None:
+    `front_end_root`: a frontend's static folder to serve instead of the one ComfyUI pins (`--front-end-root`,
+    as users who update the frontend run it)."""
+
+    def __init__(self, root: Path, front_end_root: Path | None = None) -> None:
         if not COMFYUI:
             raise RuntimeError('COMFYUI_PATH is not set: eval "$(bash ../shared/comfyui/setup.sh requirements.txt)"')
         self.root = root
@@ -62,6 +65,8 @@ class Server:
             "--input-directory", str(root / "input"), "--output-directory", str(root / "output"),
             "--user-directory", str(root / "user"),
         ]  # fmt: skip
+        if front_end_root is not None:
+            command += ["--front-end-root", str(front_end_root)]
         self.process = subprocess.Popen(command, cwd=COMFYUI, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 180
         while time.time() < deadline:
@@ -123,6 +128,18 @@ class Server:
                             break
         return prompt_id
 
+    def queue_and_listen(self, prompt: dict, event_type: str) -> tuple[str, list[dict]]:
+        """Queue `prompt` as a websocket client; its id and the data of every `event_type` message sent to that
+        client until the prompt ends."""
+        events = []
+
+        async def collect(event: dict, session: aiohttp.ClientSession) -> bool:
+            if event["type"] == event_type:
+                events.append(event["data"])
+            return False
+
+        return asyncio.run(self.queue_and_watch(prompt, collect)), events
+
     def run(self, prompt: dict, timeout: float = 600) -> dict:
         return self.wait(self.queue(prompt), timeout)
 
@@ -136,15 +153,19 @@ class Server:
             time.sleep(0.2)
         raise TimeoutError(f"{text!r} never appeared in the server log")
 
-    def run_browser_test(self, script: str) -> str:
+    def run_browser_test(self, script: str, frontend_version: str | None = None) -> str:
         """`node --test tests/js/SCRIPT` against this server (COMFYUI_URL); fails on any failed test, returns
-        the TAP output (skips without node or playwright-core, which CI turns into a failure)."""
+        the TAP output (skips without node or playwright-core, which CI turns into a failure).
+        `frontend_version`: the version the page must report (COMFYUI_FRONTEND_VERSION, comfyui.test.mjs)."""
         node = shutil.which("node")
         if node is None or not (REPO / "tests" / "js" / "node_modules" / "playwright-core").is_dir():
             pytest.skip("needs node and playwright-core (npm ci --prefix tests/js)")
+        env = {**os.environ, "COMFYUI_URL": self.url}
+        if frontend_version is not None:
+            env["COMFYUI_FRONTEND_VERSION"] = frontend_version
         result = subprocess.run(
-            [node, "--test", str(REPO / "tests" / "js" / script)],
-            env={**os.environ, "COMFYUI_URL": self.url}, capture_output=True, text=True, timeout=600,
+            [node, "--test", str(REPO / "tests" / "js" / script)], env=env, capture_output=True, text=True,
+            timeout=900,
         )  # fmt: skip
         assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
         return result.stdout

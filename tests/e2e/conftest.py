@@ -71,3 +71,21 @@ def server(tmp_path_factory, tiny_unet_file, tiny_svd_folder) -> Iterator[Server
     running = Server(root)
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="module")
+def newest_frontend_server(tmp_path_factory, tiny_unet_file, tiny_svd_folder) -> Iterator[Server]:
+    """A second real ComfyUI serving the newest frontend on PyPI (the comfyui-frontend-package of this Python,
+    pinned in requirements-dev.txt) with --front-end-root, as users who update the frontend run it. One per
+    module that asks for it, stopped when the module ends: a ComfyUI serves one frontend."""
+    if not COMFYUI:
+        pytest.skip(SKIP_REASON)
+    import comfyui_frontend_package
+
+    static = Path(comfyui_frontend_package.__file__).parent / "static"
+    root = tmp_path_factory.mktemp("comfyui_newest_frontend")
+    fill_base_folder(root, {"tiny.safetensors": tiny_unet_file}, tiny_svd_folder)
+    running = Server(root, front_end_root=static)
+    yield running
+    running.stop()
+

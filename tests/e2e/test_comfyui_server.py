@@ -1,8 +1,9 @@
 """End to end against a REAL ComfyUI server (the `server` fixture of tests/e2e/conftest.py).
 
-Every example workflow in API format is checked against the server's /object_info and posted with the tiny
-weights swapped in; interrupts are sent during sampling and during the VAE decode; the drag editor runs in
-the server's own frontend.
+Every example workflow is checked against the server's /object_info (node types, link types, widget values; the
+UI graph and its API twin) and posted with the tiny weights swapped in where no real checkpoint is needed;
+interrupts are sent during sampling and during the VAE decode; the drag editor runs in the server's own frontend
+(tests/e2e/test_newest_frontend.py runs it in the newest frontend on PyPI).
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ from nodes import NODES_BY_ID
 from support import REPO, tiny_prompt
 
 WORKFLOWS = REPO / "example_workflows" / "api"
-MODEL_NODES = {"PuppetMasterLoader", "PuppetMasterSVDEncoders", "ImageOnlyCheckpointLoader", "LoadImage"}  # file names
+UI_WORKFLOWS = sorted((REPO / "example_workflows").glob("*.json"))
+MODEL_NODES = {  # their combos list the files in the user's folders
+    "PuppetMasterLoader", "PuppetMasterSVDEncoders", "ImageOnlyCheckpointLoader", "CheckpointLoaderSimple", "LoadImage",
+}  # fmt: skip
+FRONTEND_ONLY = {"MarkdownNote", "Note"}  # kept in the UI graph, never queued
+DYNAMIC_COMBO = "COMFY_DYNAMICCOMBO_V3"  # a V3 combo whose chosen option brings inputs "<combo>.<input>"
 
 
 NEEDS_REAL_WEIGHTS = {"ImageOnlyCheckpointLoader"}  # builds SVD's fixed 1.5B UNet and 1.3 GB ViT-H from svd.safetensors
@@ -44,19 +50,67 @@ def test_pack_loads_into_the_real_server(server):
     assert "IMPORT FAILED" not in log or "PuppetMaster" not in log.split("IMPORT FAILED")[1][:300]
 
 
+def declared_inputs(spec: dict, values: dict) -> dict:
+    """Every input a node declares (/object_info "input") for these input values: a dynamic combo adds the
+    inputs of the option chosen, named "<combo>.<input>" (ComfyUI's SaveVideo: format, format.codec)."""
+    declared = {**spec.get("required", {}), **spec.get("optional", {})}
+    pending = list(declared)
+    while pending:
+        name = pending.pop()
+        if declared[name][0] != DYNAMIC_COMBO:
+            continue
+        chosen = next((o["inputs"] for o in declared[name][1]["options"] if o["key"] == values.get(name)), {})
+        for sub, entry in {**chosen.get("required", {}), **chosen.get("optional", {})}.items():
+            declared[f"{name}.{sub}"] = entry
+            pending.append(f"{name}.{sub}")
+    return declared
+
+
+def accepts(declared_type: object, output_type: str) -> bool:
+    """Whether an input of `declared_type` takes an output of `output_type`, as ComfyUI's validation decides
+    ("*" takes anything, "A,B" either)."""
+    if not isinstance(declared_type, str):
+        return False
+    return "*" in (declared_type, output_type) or output_type in declared_type.split(",")
+
+
 @pytest.mark.parametrize("path", sorted(WORKFLOWS.glob("*.api.json")), ids=lambda path: path.name)
 def test_workflows_match_the_servers_object_info(server, path):
     info = server.get("/object_info")
-    for node_id, node in json.loads(path.read_text()).items():
+    prompt = json.loads(path.read_text())
+    for node_id, node in prompt.items():
         assert node["class_type"] in info, f"{path.name} node {node_id}: {node['class_type']} is unknown to the server"
-        spec = info[node["class_type"]]["input"]
-        declared = {**spec.get("required", {}), **spec.get("optional", {})}
+        declared = declared_inputs(info[node["class_type"]]["input"], node["inputs"])
         for name, value in node["inputs"].items():
             assert name in declared, f"{path.name} node {node_id}: no input {name!r} on {node['class_type']}"
             kind, extra = declared[name][0], (declared[name][1] if len(declared[name]) > 1 else {})
+            if isinstance(value, list):  # a link: the source's output type must be what this input takes
+                source = info[prompt[value[0]]["class_type"]]["output"][value[1]]
+                assert accepts(kind, source), f"{path.name} node {node_id}: {name} ({kind}) linked to a {source}"
+                continue
             options = kind if isinstance(kind, list) else extra.get("options") if kind == "COMBO" else None  # V1, V3
-            if options is not None and not isinstance(value, list) and node["class_type"] not in MODEL_NODES:
+            if kind == DYNAMIC_COMBO:
+                options = [option["key"] for option in extra["options"]]
+            if options is not None and node["class_type"] not in MODEL_NODES:
                 assert value in options, f"{path.name} node {node_id}: {name}={value!r} not in {options}"
+
+
+@pytest.mark.parametrize("path", UI_WORKFLOWS, ids=lambda path: path.name)
+def test_ui_workflows_match_the_servers_object_info(server, path):
+    """The template as the frontend opens it: every node type is the server's, every link carries the type its
+    source gives and its target takes (the widget values are its API twin's, checked above and, as the frontend
+    queues them, in tests/js/comfyui.test.mjs)."""
+    info = server.get("/object_info")
+    workflow = json.loads(path.read_text())
+    nodes = {node["id"]: node for node in workflow["nodes"]}
+    for node in nodes.values():
+        assert node["type"] in info or node["type"] in FRONTEND_ONLY, f"{path.name}: {node['type']} is unknown"
+    for _, source, slot, target, target_slot, link_type in workflow["links"]:
+        given = info[nodes[source]["type"]]["output"][slot]
+        name = nodes[target]["inputs"][target_slot]["name"]
+        spec = info[nodes[target]["type"]]["input"]
+        taken = {**spec.get("required", {}), **spec.get("optional", {})}[name][0]
+        assert given == link_type and accepts(taken, given), f"{path.name}: link {source}.{slot} -> {target}.{name}"
 
 
 @pytest.mark.parametrize("name", runnable_on_tiny_weights())
@@ -114,8 +168,10 @@ def test_interrupt_during_the_vae_decode(server):
 
 
 def test_drag_editor_in_the_real_frontend(server):
-    """tests/js/comfyui.test.mjs against this server: draw two drags on the node, queue, read the prompt back."""
-    output = server.run_browser_test("comfyui.test.mjs")
+    """tests/js/comfyui.test.mjs against this server, in the frontend it pins: draw drags on the node, queue,
+    read the prompt back."""
+    pinned = server.get("/system_stats")["system"]["required_frontend_version"]
+    output = server.run_browser_test("comfyui.test.mjs", frontend_version=pinned)
     assert "# skipped 0" in output, output[-2000:]
 
 

@@ -46,6 +46,7 @@ BAD_DOCUMENTS = [
     json.dumps({**DOCUMENT, "drags": [{"points": [[1, 1], [2, 2]], "times": [0, float("nan")]}]}),
     json.dumps({**DOCUMENT, "drags": [{"points": [[1, 1], [2, 2]], "times": "soon"}]}),
     json.dumps({**DOCUMENT, "version": "1"}), json.dumps({**DOCUMENT, "height": -80}), "[[1, 2], [3]]",
+    json.dumps({**DOCUMENT, "version": True}),
 ]  # fmt: skip
 BAD_NAMES = ["/etc/passwd", "../../etc/passwd", "..", "", "nope.safetensors", 5, None, ["1", 0], "a" * 5000]
 
@@ -208,3 +209,36 @@ def test_a_broken_drag_document_is_refused_at_queue_time(server):
     prompt[node_id(prompt, "PuppetMasterDrags")]["inputs"]["drags"] = '{"version": 1, "width": NaN}'
     status, body = post_prompt(server, prompt)
     assert status == 400 and '\\"width\\" must be a whole number of pixels' in body, body
+
+
+def queue_time_errors(server, prompt: dict, class_type: str) -> list[dict]:
+    """The errors the server names for the node of `class_type` when it refuses `prompt` at queue time."""
+    status, body = post_prompt(server, prompt)
+    assert status == 400, body
+    return json.loads(body)["node_errors"][node_id(prompt, class_type)]["errors"]
+
+
+@pytest.mark.parametrize(
+    ("class_type", "field", "value", "expected"),
+    [
+        ("PuppetMasterDrags", "drags", json.dumps({**DOCUMENT, "version": True}), '"version" must be 1, got true'),
+        ("PuppetMasterDrags", "drags", '{"version": 1, "width": NaN}', '"width" must be a whole number of pixels'),
+        ("PuppetMasterPrepareImage", "scale", NAN, "scale must be a finite number"),
+    ],
+)
+def test_a_refused_widget_is_reported_once_on_the_input_at_fault(server, class_type, field, value, expected):
+    """ComfyUI reports a node's refusal once per input its validate_inputs takes ("<input> - <message>"): the
+    drags' problem is the drags input's alone, not also "frames - ...", nor the scale's "size - ..."."""
+    prompt = load_workflow()
+    prompt[node_id(prompt, class_type)]["inputs"][field] = value
+    [error] = queue_time_errors(server, prompt, class_type)
+    assert error["extra_info"]["input_name"] == field, error
+    assert error["details"].startswith(f"{field} - ") and expected in error["details"], error
+    assert f"{field}: " not in error["details"], f"the input is named once: {error['details']}"
+
+
+def test_a_bad_frames_value_on_the_drags_node_is_named_frames(server):
+    prompt = load_workflow()
+    prompt[node_id(prompt, "PuppetMasterDrags")]["inputs"]["frames"] = 1
+    [error] = queue_time_errors(server, prompt, "PuppetMasterDrags")
+    assert error["extra_info"]["input_name"] == "frames" and "smaller than min of 2" in error["message"], error

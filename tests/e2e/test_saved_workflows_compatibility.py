@@ -5,8 +5,9 @@ V1 nodes (classic INPUT_TYPES) before the move to V3 (`io.ComfyNode`). A saved U
 by position (the order of the widget inputs), an API prompt by input name, and links by output slot: so the
 node IDs, input names, their order, types, defaults, limits and options, and the output types and names must
 not change. Only fields that add information may appear (`advanced`, tooltips) or fields whose value is
-ComfyUI's default (`deprecated: false`, ...). A V3 combo is reported as `["COMBO", {"options": [...]}]` where
-V1 gave the list itself; the frontend and the validator read both the same way.
+ComfyUI's default (`deprecated: false`, ...), and outputs after the last one (every saved link keeps its
+slot). A V3 combo is reported as `["COMBO", {"options": [...]}]` where V1 gave the list itself; the frontend
+and the validator read both the same way.
 
 `tests/data/previous_release/` is the example workflows of the previous release (commit 95bff57), UI graphs
 and their API twins: every widget value of the UI graphs lands on the input its API twin names, by the
@@ -27,6 +28,7 @@ SNAPSHOT = REPO / "tests" / "data" / "object_info_v1.json"
 PREVIOUS_RELEASE = REPO / "tests" / "data" / "previous_release"
 MODEL_LISTS = {"unet_name", "svd_folder"}  # their options are the files in the user's model folders
 ADDED_OPTIONS = {"advanced", "tooltip"}  # input options that only add information
+OUTPUT_LISTS = {"output", "output_name", "output_is_list", "output_tooltips"}  # one entry per output, by slot
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 NEEDS_REAL_WEIGHTS = {"ImageOnlyCheckpointLoader"}  # svd.safetensors builds SVD's full-size UNet and ViT-H
 
@@ -44,6 +46,11 @@ def comparable_input(name: str, spec: list) -> tuple[str, dict]:
     return kind, options
 
 
+def appended_to(before: object, after: object, key: str) -> bool:
+    """Whether `after` is the output list `before` with outputs added at its end (saved links stay valid)."""
+    return key in OUTPUT_LISTS and isinstance(after, list) and after[: len(before)] == before
+
+
 def differences(node: str, before: dict, after: dict) -> list[str]:
     """Every change from the V1 entry `before` to `after` that a saved workflow or API prompt could notice."""
     found = []
@@ -53,7 +60,7 @@ def differences(node: str, before: dict, after: dict) -> list[str]:
         if key not in before:
             if after[key]:
                 found.append(f"{node}.{key}: added {after[key]!r}")
-        elif before[key] != after.get(key):
+        elif before[key] != after.get(key) and not appended_to(before[key], after.get(key), key):
             found.append(f"{node}.{key}: {before[key]!r} -> {after.get(key)!r}")
     for section in ("required", "optional", "hidden"):
         old, new = before["input"].get(section, {}), after["input"].get(section, {})
@@ -94,6 +101,13 @@ def test_the_comparison_notices_what_would_break_a_workflow():
     assert differences("S", before, reordered) and differences("S", before, renamed_output)
     assert differences("S", before, new_default) == ["S.cfg.default: 5.0 -> 3.0"]
     assert differences("S", before, tooltip_and_advanced) == []
+    appended = {**before, "output": [*before["output"], "STRING"], "output_name": [*before["output_name"], "text"]}
+    inserted = {**before, "output": ["STRING", *before["output"]], "output_name": ["text", *before["output_name"]]}
+    assert differences("S", before, appended) == []
+    assert differences("S", before, inserted) == [
+        f"S.output: {before['output']!r} -> {inserted['output']!r}",
+        f"S.output_name: {before['output_name']!r} -> {inserted['output_name']!r}",
+    ]
 
 
 def widget_names(spec: dict) -> list[str]:

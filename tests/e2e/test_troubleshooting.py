@@ -60,7 +60,7 @@ def test_a_missing_unet_is_refused_before_any_node_runs(server):
 
 def test_six_drags_are_refused_on_run_naming_the_fix(server):
     said = refusal(server, basic_prompt(**{"4/drags": SIX_DRAGS}), "4")
-    details = "drags - drags: 6 drags given but the model takes at most 5: remove 1"
+    details = "drags - 6 drags given but the model takes at most 5: remove 1"  # the one input at fault, named once
     assert said == f"Custom validation failed for node: {details}"
     assert f'"Custom validation failed for node", "{details}"' in README
 

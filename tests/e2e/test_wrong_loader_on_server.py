@@ -4,7 +4,6 @@ which node it was and to use Puppet-Master Loader, and it leaves the prompt unch
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 
@@ -18,26 +17,19 @@ BASIC = REPO / "example_workflows" / "api" / "puppet_master_basic.api.json"
 README = (REPO / "README.md").read_text()
 
 
+DRAWN_ON_EXAMPLE = {"version": 1, "width": 96, "height": 80, "drags": [{"points": [[48, 47], [48, 31]]}]}
+"""The template's drag on example.png's own size: no "stretched unevenly" toast beside the one under test."""
+
+
 def core_loader_prompt(unet_name: str) -> dict:
     """The basic workflow with core's UNETLoader in place of Puppet-Master Loader (both give a MODEL)."""
     prompt = json.loads(BASIC.read_text())
     prompt["2"] = {"class_type": "UNETLoader", "inputs": {"unet_name": unet_name, "weight_dtype": "default"}}
     prompt["3"]["inputs"]["svd_folder"] = "svd_tiny"
     prompt["1"]["inputs"]["image"] = "example.png"
+    prompt["4"]["inputs"]["drags"] = json.dumps(DRAWN_ON_EXAMPLE)
     prompt["5"]["inputs"]["steps"] = 1
     return prompt
-
-
-def queue_and_listen(server, prompt: dict) -> tuple[str, list[dict]]:
-    """Queue `prompt` as a websocket client; returns the prompt id and our events until the prompt ends."""
-    events = []
-
-    async def collect(event: dict, session: object) -> bool:
-        if event["type"] == EVENT:
-            events.append(event["data"])
-        return False
-
-    return asyncio.run(server.queue_and_watch(prompt, collect)), events
 
 
 def test_a_puppet_master_file_in_unetloader_gets_a_message_naming_the_fix(server):
@@ -46,7 +38,7 @@ def test_a_puppet_master_file_in_unetloader_gets_a_message_naming_the_fix(server
     log_start = len(server.log_text())
     try:
         prompt = core_loader_prompt(placed.name)
-        prompt_id, events = queue_and_listen(server, prompt)
+        prompt_id, events = server.queue_and_listen(prompt, EVENT)
     finally:
         placed.unlink()
     expected = (
@@ -67,7 +59,7 @@ def test_core_loaders_with_their_own_files_hear_nothing_from_the_pack(server):
     stock = server.root / "models" / "diffusion_models" / "not_ours.safetensors"
     save_file({"conv_in.weight": zeros(2, 2)}, str(stock))
     try:
-        _, events = queue_and_listen(server, core_loader_prompt(stock.name))
+        _, events = server.queue_and_listen(core_loader_prompt(stock.name), EVENT)
     finally:
         stock.unlink()
     assert events == []

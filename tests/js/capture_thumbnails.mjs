@@ -1,7 +1,8 @@
 // Writes example_workflows/<name>.jpg, the thumbnails ComfyUI's template browser shows, as screenshots of each
-// workflow in the real frontend. A dev tool, rerun after changing a workflow's layout:
-//   COMFYUI_URL=http://127.0.0.1:8188 node tests/js/capture_thumbnails.mjs
-// against a ComfyUI with this pack installed and `example.png` in its input folder (any picture of an object).
+// workflow in the real frontend (classic canvas). A dev tool, rerun after changing a workflow's layout:
+//   COMFYUI_URL=http://127.0.0.1:8188 node tests/js/capture_thumbnails.mjs [NAME ...]
+// against a ComfyUI with this pack installed and `example.png` in its input folder (any picture of an object);
+// NAMEs (e.g. puppet_master_sam3) write only those thumbnails, none writes all.
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,6 +12,7 @@ import { chromium } from "playwright-core";
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const BASE = process.env.COMFYUI_URL;
 const EXAMPLES = fileURLToPath(new URL("../../example_workflows/", import.meta.url));
+const ONLY = process.argv.slice(2);
 
 if (!BASE) {
   console.error("set COMFYUI_URL to a running ComfyUI with this pack installed");
@@ -22,6 +24,8 @@ const browser = await chromium.launch({
 });
 try {
   // A large page (the whole graph at a readable zoom), scaled down to a 1100x640 picture.
+  const classic = { "Comfy.VueNodes.Enabled": false }; // the thumbnails show the classic canvas
+  await fetch(`${BASE}/api/settings`, { method: "POST", body: JSON.stringify(classic) });
   const page = await browser.newPage({ viewport: { width: 2200, height: 1280 } });
   await page.goto(BASE);
   await page.waitForFunction(() => window.app?.graph && window.LiteGraph, null, { timeout: 120_000 });
@@ -34,7 +38,8 @@ try {
     await settings.set("LiteGraph.Canvas.LowQualityRenderingZoomThreshold", 0.1); // text and pictures at any zoom
   });
   await command("Workspace.ToggleFocusMode"); // the graph alone: no menus, side bars or minimap
-  for (const file of readdirSync(EXAMPLES).filter((name) => name.endsWith(".json")).sort()) {
+  const files = readdirSync(EXAMPLES).filter((name) => name.endsWith(".json") && (!ONLY.length || ONLY.includes(name.slice(0, -5))));
+  for (const file of files.sort()) {
     const workflow = JSON.parse(readFileSync(join(EXAMPLES, file), "utf8"));
     await page.evaluate((graph) => window.app.loadGraphData(graph), workflow);
     await command("Comfy.Canvas.FitView");

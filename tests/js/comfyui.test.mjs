@@ -1,16 +1,15 @@
 // The drag editor inside the REAL ComfyUI frontend, with real mouse input, in the classic canvas and in the
-// Vue nodes mode, at two zoom levels. With COMFYUI_URL set (tests/e2e/test_comfyui_server.py sets it) the
-// page is a real ComfyUI server with this pack installed; otherwise tests/e2e/standin_server.py serves the
-// frontend from PyPI's comfyui-frontend-package with a stand-in API (ComfyUI's core is not on PyPI).
+// Vue nodes mode, at two zoom levels, on a real ComfyUI server with this pack installed: COMFYUI_URL, set by
+// tests/e2e/test_comfyui_server.py (the frontend the server pins) and tests/e2e/test_newest_frontend.py (the
+// newest frontend on PyPI, served by the same kind of server with --front-end-root).
 // Covered: the picture (RGB + mask hatch), every drag of a document (the excess marked and removable), mouse
 // drags and held points, typed coordinates, hover details, timing with easing (kept on edit, undoable, sent to
-// the server and run), no stale picture and no second preview, keyboard beside ComfyUI's own shortcuts, the
-// frames input, workflow round trip, copy/paste, removal; then every shipped workflow at 1440x900: no
+// the server and run), the SAM points (the start_points output's pixels, marked and computed alike), no stale
+// picture and no second preview, keyboard beside ComfyUI's own shortcuts, the frames input, workflow round
+// trip, copy/paste, removal; a library warning shown as a toast; then every shipped workflow at 1440x900: no
 // overlapping nodes, nothing off-screen or under the frontend's menus.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -18,7 +17,6 @@ import { fileURLToPath } from "node:url";
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const ARTIFACTS = fileURLToPath(new URL("./artifacts/", import.meta.url));
-const PYTHON = process.env.PYTHON ?? join(REPO, ".venv/bin/python");
 const WORKFLOW = JSON.parse(readFileSync(join(REPO, "example_workflows/puppet_master_basic.json"), "utf8"));
 let playwright = null;
 try {
@@ -27,47 +25,19 @@ try {
   playwright = null;
 }
 
-function standinSkip() {
-  if (process.env.COMFYUI_URL) return false;
-  if (!existsSync(PYTHON)) return `no Python at ${PYTHON} (run scripts/env.sh, or set PYTHON)`;
-  const probe = spawn(PYTHON, ["-c", "import aiohttp, comfyui_frontend_package"], { stdio: "ignore" });
-  return new Promise((resolve) =>
-    probe.on("exit", (code) =>
-      resolve(code === 0 ? false : "aiohttp or comfyui-frontend-package missing (pip install -r requirements-dev.txt)"),
-    ),
-  );
-}
+const base = process.env.COMFYUI_URL;
+const skip = !base
+  ? "set COMFYUI_URL to a real ComfyUI server with this pack (tests/e2e/test_comfyui_server.py and test_newest_frontend.py do)"
+  : !existsSync(CHROMIUM)
+    ? `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`
+    : !playwright
+      ? "playwright-core is not installed (npm install --prefix tests/js)"
+      : false;
 
-const skip = !existsSync(CHROMIUM)
-  ? `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`
-  : !playwright
-    ? "playwright-core is not installed (npm install --prefix tests/js)"
-    : await standinSkip();
-
-let base = process.env.COMFYUI_URL;
-let standin = null;
-let root = null;
 let browser = null;
-
-async function startStandin() {
-  root = mkdtempSync(join(tmpdir(), "pm-standin-"));
-  standin = spawn(PYTHON, [join(REPO, "tests/e2e/standin_server.py"), "--port", "0", "--root", root], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  return new Promise((resolve, reject) => {
-    let output = "";
-    standin.stdout.on("data", (chunk) => {
-      output += chunk;
-      const match = output.match(/listening on (http:\S+)/);
-      if (match) resolve(match[1]);
-    });
-    standin.on("exit", (code) => reject(new Error(`stand-in server exited with ${code}: ${output}`)));
-  });
-}
 
 before(async () => {
   if (skip) return;
-  base ??= await startStandin();
   browser = await playwright.chromium.launch({
     executablePath: CHROMIUM,
     args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
@@ -76,8 +46,6 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  standin?.kill();
-  if (root) rmSync(root, { recursive: true, force: true });
 });
 
 /** Every UI workflow the pack ships (workflows/, example_workflows/), as [relative path, parsed JSON]. */
@@ -91,7 +59,7 @@ const SHIPPED_WORKFLOWS = ["workflows", "example_workflows"].flatMap((folder) =>
 );
 
 async function openComfyUI(vueNodes, viewport = { width: 1280, height: 860 }) {
-  // The stand-in knows only the core nodes the example workflows use: no warning about the default graph.
+  // No tutorial and no missing-nodes dialog over the page; the renderer under test.
   const settings = { "Comfy.TutorialCompleted": true, "Comfy.Workflow.ShowMissingNodesWarning": false, "Comfy.VueNodes.Enabled": vueNodes };
   const response = await fetch(`${base}/api/settings`, { method: "POST", body: JSON.stringify(settings) });
   assert.ok(response.ok, `POST /api/settings: ${response.status}`);
@@ -103,6 +71,9 @@ async function openComfyUI(vueNodes, viewport = { width: 1280, height: 860 }) {
   });
   await page.goto(base);
   await page.waitForFunction(() => window.app?.graph && window.LiteGraph, null, { timeout: 90_000 });
+  if (process.env.COMFYUI_FRONTEND_VERSION) {
+    assert.equal(await page.evaluate(() => window.__COMFYUI_FRONTEND_VERSION__), process.env.COMFYUI_FRONTEND_VERSION);
+  }
   await page.evaluate((workflow) => window.app.loadGraphData(workflow), WORKFLOW);
   return { page, errors };
 }
@@ -169,23 +140,31 @@ async function mouseDrag(page, from, to) {
 const near = (actual, expected, tolerance) =>
   assert.ok(Math.hypot(actual[0] - expected[0], actual[1] - expected[1]) <= tolerance, `${actual} vs ${expected}`);
 
-/** Queue the graph; what the server stored: the Drags node's drags input, its outputs and the run's status. */
-async function queueAndReadBack(page) {
+/** Queue the graph as the Run button does; the id the server gave the prompt (a refusal fails the test). */
+async function queue(page) {
   const posted = page.waitForResponse((r) => r.url().endsWith("/api/prompt") && r.request().method() === "POST");
   await page.evaluate(() => window.app.queuePrompt(0, 1));
   const { prompt_id: promptId, node_errors: nodeErrors } = await (await posted).json();
   assert.deepEqual(nodeErrors, {}, "the server refused the prompt");
+  return promptId;
+}
+
+/** The server's history entry of a prompt, once it has ended. */
+async function ended(promptId) {
   for (let attempt = 0; attempt < 600; attempt++) {
     const history = await (await fetch(`${base}/api/history/${promptId}`)).json();
-    if (history[promptId]) {
-      const prompt = history[promptId].prompt[2];
-      const [id, drags] = Object.entries(prompt).find(([, node]) => node.class_type === "PuppetMasterDrags");
-      const { outputs = {}, status = {} } = history[promptId];
-      return { drags: drags.inputs.drags, output: outputs[id], status: status.status_str, messages: status.messages };
-    }
+    if (history[promptId]) return history[promptId];
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
   throw new Error(`prompt ${promptId} never reached /history`);
+}
+
+/** Queue the graph; what the server stored: the Drags node's drags input, its outputs and the run's status. */
+async function queueAndReadBack(page) {
+  const entry = await ended(await queue(page));
+  const [id, drags] = Object.entries(entry.prompt[2]).find(([, node]) => node.class_type === "PuppetMasterDrags");
+  const { outputs = {}, status = {} } = entry;
+  return { drags: drags.inputs.drags, output: outputs[id], status: status.status_str, messages: status.messages };
 }
 
 /** Screen rectangles of nodes (title bar included), by class, or all nodes: the Vue node's element, or the
@@ -256,6 +235,48 @@ const coloursAround = (page, x, y) =>
     },
     [x, y],
   );
+
+/** Yellow pixels (the SAM points' diamonds) on the editor canvas within `half` CSS px of image pixel (x, y). */
+const yellowAround = (page, x, y, half = 13) =>
+  page.evaluate(
+    ([ix, iy, size]) => {
+      const editor = window.app.graph._nodes.find((n) => n.comfyClass === "PuppetMasterDrags").pmDragEditor;
+      editor.draw();
+      const [cx, cy] = editor.imageToClient(ix, iy);
+      const rect = editor.canvas.getBoundingClientRect();
+      const ratio = editor.canvas.width / rect.width;
+      const [px, py, side] = [(cx - rect.left - size) * ratio, (cy - rect.top - size) * ratio, 2 * size * ratio + 1];
+      const { data } = editor.canvas.getContext("2d").getImageData(Math.round(px), Math.round(py), Math.round(side), Math.round(side));
+      let yellow = 0;
+      for (let i = 0; i < data.length; i += 4) if (data[i] > 200 && data[i + 1] > 170 && data[i + 2] < 80) yellow++;
+      return yellow;
+    },
+    [x, y, half],
+  );
+
+/** The editor's SAM points (web/drag_logic.js startPoints) for the document it holds now. */
+const editorStartPoints = (page) =>
+  page.evaluate(async () => {
+    const extensions = await (await fetch("api/extensions")).json();
+    const logic = await import(extensions.find((path) => path.endsWith("/drag_logic.js")));
+    const node = window.app.graph._nodes.find((n) => n.comfyClass === "PuppetMasterDrags");
+    return logic.startPoints(JSON.parse(node.widgets.find((w) => w.name === "drags").value));
+  });
+
+/** Run only LoadImage -> Drags -> core's PreviewAny of its start_points on the server; the text it shows. */
+async function serverStartPoints(page) {
+  const prompt = await page.evaluate(async () => (await window.app.graphToPrompt()).output);
+  const [dragsId, drags] = Object.entries(prompt).find(([, node]) => node.class_type === "PuppetMasterDrags");
+  const loadId = drags.inputs.image[0];
+  const outputs = (await (await fetch(`${base}/api/object_info/PuppetMasterDrags`)).json()).PuppetMasterDrags.output_name;
+  const preview = { class_type: "PreviewAny", inputs: { source: [dragsId, outputs.indexOf("start_points")] } };
+  const body = { prompt: { [loadId]: prompt[loadId], [dragsId]: drags, 90001: preview }, client_id: "pm-sam-points" };
+  const reply = await (await fetch(`${base}/api/prompt`, { method: "POST", body: JSON.stringify(body) })).json();
+  assert.deepEqual(reply.node_errors, {}, JSON.stringify(reply));
+  const entry = await ended(reply.prompt_id);
+  assert.equal(entry.status.status_str, "success", JSON.stringify(entry.status));
+  return entry.outputs["90001"].text[0];
+}
 
 for (const [mode, vueNodes, scale] of [["classic", false, 1.25], ["vue-nodes", true, 0.8]]) {
   describe(`drag editor in the ComfyUI frontend (${mode}, zoom ${scale})`, { skip }, () => {
@@ -424,6 +445,60 @@ for (const [mode, vueNodes, scale] of [["classic", false, 1.25], ["vue-nodes", t
         clip: { x: rect.x - 12, y: rect.y - 28, width: rect.width + 24, height: rect.height + 40 },
       });
       await frame(page, scale);
+    });
+
+    test("the SAM points: marked while start_points is connected, follow the mouse, equal the server's", async () => {
+      const before = await currentDocument(page);
+      const starts = before.drags.map((drag) => drag.points[0]);
+      const button = page.locator(".pm-drag-editor button.pm-sam-points");
+      assert.equal(await button.getAttribute("aria-pressed"), "false", "not marked while start_points is unconnected");
+      for (const [x, y] of starts) assert.equal(await yellowAround(page, x, y), 0);
+      await page.evaluate(() => {
+        const graph = window.app.graph;
+        const node = graph._nodes.find((n) => n.comfyClass === "PuppetMasterDrags");
+        const detect = window.LiteGraph.createNode("SAM3_Detect");
+        detect.pos = [node.pos[0] + 420, node.pos[1] + 700];
+        graph.add(detect);
+        const output = node.outputs.findIndex((o) => o.name === "start_points");
+        node.connect(output, detect, detect.inputs.findIndex((i) => i.name === "positive_coords"));
+      });
+      await page.waitForFunction(() => document.querySelector(".pm-sam-points")?.getAttribute("aria-pressed") === "true");
+      for (const [x, y] of starts) assert.ok((await yellowAround(page, x, y)) > 10, `a diamond at the start ${[x, y]}`);
+      const end = before.drags[1].points[before.drags[1].points.length - 1];
+      assert.equal(await yellowAround(page, ...end, 6), 0, "nothing at a drag's end");
+      // Drag the second drag's start elsewhere with the mouse: its diamond goes with it.
+      const moved = [40, 72];
+      await mouseDrag(page, starts[1], moved);
+      const after = await currentDocument(page);
+      near(after.drags[1].points[0], moved, 1);
+      assert.ok((await yellowAround(page, ...after.drags[1].points[0])) > 10, "the diamond follows the start");
+      assert.equal(await yellowAround(page, ...starts[1], 6), 0, "and leaves where it was");
+      const [[hx, hy]] = await toClient(page, [after.drags[1].points[0]]);
+      await page.mouse.move(hx + 3, hy + 3);
+      await page.mouse.move(hx, hy);
+      const marked = await editorStartPoints(page);
+      const message = await page.locator(".pm-drag-editor .pm-drag-message").textContent();
+      assert.match(message, new RegExp(`^drag 2, point 1 of 2: .*; SAM point ${marked[1].x}, ${marked[1].y} px$`));
+      assert.deepEqual(JSON.parse(await serverStartPoints(page)), marked, "the node's start_points are the marked pixels");
+      mkdirSync(ARTIFACTS, { recursive: true });
+      const [rect] = await nodeRects(page, ["PuppetMasterDrags"]);
+      await page.screenshot({
+        path: join(ARTIFACTS, `sam_points_${mode}.png`),
+        clip: { x: rect.x - 12, y: rect.y - 28, width: rect.width + 24, height: rect.height + 40 },
+      });
+      await button.click();
+      assert.equal(await button.getAttribute("aria-pressed"), "false");
+      assert.equal(await yellowAround(page, ...after.drags[0].points[0]), 0, "the button hides the marks");
+      await button.click();
+      assert.ok((await yellowAround(page, ...after.drags[0].points[0])) > 10, "and shows them again");
+      await page.locator(".pm-drag-editor button", { hasText: "Undo" }).click();
+      assert.deepEqual(await currentDocument(page), before);
+      await page.evaluate(() => {
+        const graph = window.app.graph;
+        graph.remove(graph._nodes.find((n) => n.comfyClass === "SAM3_Detect"));
+      });
+      await page.waitForFunction(() => document.querySelector(".pm-sam-points")?.getAttribute("aria-pressed") === "false");
+      assert.deepEqual(errors, []);
     });
 
     test("Delete and Ctrl+Z act on the focused editor, not on the graph", async () => {
@@ -599,6 +674,51 @@ for (const [mode, vueNodes, scale] of [["classic", false, 1.25], ["vue-nodes", t
   });
 }
 
+describe("a library warning in the ComfyUI frontend", { skip }, () => {
+  test("drags drawn before the image was resized: the server's 'stretched unevenly' warning is a toast", async () => {
+    const { page, errors } = await openComfyUI(false);
+    try {
+      // LoadImage -> core ImageScale (256 x 256) -> Drags: the editor cannot show another node's output before a
+      // run, so the drags stay drawn on example.png's 96 x 80, and the node stretches them onto the square.
+      await page.evaluate(() => {
+        const graph = window.app.graph;
+        graph.clear();
+        const add = (type, pos, widgets = {}) => {
+          const node = window.LiteGraph.createNode(type);
+          node.pos = pos;
+          graph.add(node);
+          for (const [name, value] of Object.entries(widgets)) node.widgets.find((w) => w.name === name).value = value;
+          return node;
+        };
+        const load = add("LoadImage", [0, 0], { image: "example.png" });
+        const scale = add("ImageScale", [380, 0], { width: 256, height: 256 });
+        const drags = add("PuppetMasterDrags", [700, 0]);
+        const preview = add("PreviewImage", [1050, 0]);
+        load.connect(0, scale, 0);
+        scale.connect(0, drags, drags.inputs.findIndex((input) => input.name === "image"));
+        drags.connect(drags.outputs.findIndex((output) => output.name === "preview"), preview, 0);
+        const text = drags.widgets.find((w) => w.name === "drags");
+        text.value = JSON.stringify({ version: 1, width: 96, height: 80, drags: [{ points: [[48, 47], [48, 31]] }] });
+        text.callback?.(text.value);
+      });
+      const promptId = await queue(page);
+      // PrimeVue's toast in frontend 1.49, data-testid="toast" in 1.58.
+      const toast = page.locator('.p-toast-message, [data-testid="toast"]', { hasText: "stretched unevenly" });
+      await toast.waitFor({ timeout: 120_000 });
+      assert.match(
+        await toast.textContent(),
+        /Puppet-Master.*node \d+: the drags were drawn on a 96x80 image but the image is 256x256: they are stretched unevenly/s,
+      );
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: join(ARTIFACTS, "toast_stretched.png") });
+      assert.equal((await ended(promptId)).status.status_str, "success", "a warning, not an error: the node ran");
+      assert.deepEqual(errors, []);
+    } finally {
+      await page.close();
+    }
+  });
+});
+
 describe("example workflows in the ComfyUI frontend", { skip }, () => {
   let page;
   before(async () => {
@@ -608,7 +728,11 @@ describe("example workflows in the ComfyUI frontend", { skip }, () => {
 
   // The shipped workflows, and those of the previous release (saved with the V1 nodes) as users have them.
   const names = ["puppet_master_basic", "puppet_master_mask_paste_back", "puppet_master_svd_checkpoint"];
-  for (const [folder, name] of ["example_workflows", "tests/data/previous_release"].flatMap((f) => names.map((n) => [f, n]))) {
+  const cases = [
+    ...[...names, "puppet_master_sam3"].map((name) => ["example_workflows", name]),
+    ...names.map((name) => ["tests/data/previous_release", name]),
+  ];
+  for (const [folder, name] of cases) {
     test(`${folder}/${name}.json queues exactly ${name}.api.json (drags rescaled to the image)`, async () => {
       const workflow = JSON.parse(readFileSync(join(REPO, `${folder}/${name}.json`), "utf8"));
       const expected = JSON.parse(readFileSync(join(REPO, `${folder}/api/${name}.api.json`), "utf8"));

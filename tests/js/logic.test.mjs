@@ -21,11 +21,23 @@ import {
   rescaleDocument,
   resamplePath,
   retimeDrag,
+  startPoints,
   timesFor,
   withTiming,
 } from "../../web/drag_logic.js";
 
 const vectors = JSON.parse(readFileSync(new URL("./vectors.json", import.meta.url)));
+
+test("the SAM points are the start_points output's pixels (nodes/start_points.py) on the shared vectors", () => {
+  assert.ok(vectors.start_points.length >= 3);
+  for (const { document, expected } of vectors.start_points) assert.deepEqual(startPoints(document), expected);
+});
+
+test("only the drags that reach the model prompt SAM: the excess beyond 5 is not marked", () => {
+  const drags = Array.from({ length: 7 }, (_, i) => ({ points: [[10 + i, 20], [30, 40]] }));
+  const marked = startPoints({ version: 1, width: 64, height: 64, drags });
+  assert.deepEqual(marked.map(({ x }) => x), [10, 11, 12, 13, 14]);
+});
 
 test("resampling equals puppet_master.drags.resample_path on the shared vectors", () => {
   assert.ok(vectors.cases.length >= 8);
