@@ -46,7 +46,7 @@ REAL_WEIGHTS = {
     "cabinet.mp4": "outputs/cabinet.mp4",
     "--out ": "--size 64 --steps 2 --out ",
 }
-TINY = {"--size full": "--size tiny", "--size mid": "--size tiny"}
+TINY = {"--size full": "--size tiny --frames 4 --latent 8", "--size mid": "--size tiny --frames 4 --latent 8"}
 
 
 @dataclass(frozen=True)
