@@ -73,7 +73,7 @@ def native_prompt(steps: int, size: int, seed: int) -> dict:
 
 def process_cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -116,7 +116,7 @@ def main() -> None:
         root = Path(folder)
         svd = write_tiny_svd_folder(root / "svd")
         # The UNet takes the tiny SVD encoder's CLIP width; attn2 is folded over 1 + K tokens, so its cost is small.
-        clip_width = json.loads((svd / "image_encoder" / "config.json").read_text())["projection_dim"]
+        clip_width = json.loads((svd / "image_encoder" / "config.json").read_text(encoding="utf-8"))["projection_dim"]
         torch.manual_seed(0)
         config = {**bench_config(args.size), "cross_attention_dim": clip_width}
         weights = save_unet(PuppetMasterUNet.from_config(config), root / "bench.safetensors")
@@ -151,7 +151,7 @@ def main() -> None:
         "native_over_library_cpu": statistics.median(native_cpu) / statistics.median(library_cpu),
     }  # fmt: skip
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=1))
+    args.json.write_text(json.dumps(report, indent=1), encoding="utf-8")
     print(
         f"native graph / library loop (median of {args.rounds}): {report['native_over_library']:.3f} wall, "
         f"{report['native_over_library_cpu']:.3f} CPU time"

@@ -40,7 +40,7 @@ def tiny_state_dict(tiny_unet) -> dict[str, torch.Tensor]:
 @pytest.fixture(scope="session")
 def official_tiny_unet() -> PuppetMasterUNet:
     """The official tiny model's weights (../shared/fixtures) in our UNet, float32, eval mode (do not mutate)."""
-    config = json.loads(shared_path("fixtures/tiny_unet_config.json").read_text())
+    config = json.loads(shared_path("fixtures/tiny_unet_config.json").read_text(encoding="utf-8"))
     weights = load_file(shared_path("fixtures/tiny_unet_weights.safetensors"))
     model = PuppetMasterUNet(**config)
     model.load_state_dict({name: value.float() for name, value in weights.items()}, strict=True)

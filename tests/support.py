@@ -40,7 +40,7 @@ def add_comfy_api_to_path() -> None:
 
 def tiny_prompt(name: str, steps: int = 2, folder: Path = EXAMPLE_PROMPTS) -> dict:
     """An example workflow (API format, from `folder`) on the tiny weights, the demo image and `steps` steps."""
-    prompt = json.loads((folder / f"{name}.api.json").read_text())
+    prompt = json.loads((folder / f"{name}.api.json").read_text(encoding="utf-8"))
     for node in prompt.values():
         inputs = node["inputs"]
         if node["class_type"] == "PuppetMasterLoader":

@@ -65,7 +65,7 @@ def test_report_has_every_variant_the_ratios_and_the_scaling(tmp_path):
     assert "x baseline" in report.table() and "scaling over resolution" in report.table()
 
     path = write_report(report, tmp_path / "bench.json")
-    saved = json.loads(path.read_text())
+    saved = json.loads(path.read_text(encoding="utf-8"))
     assert {"setup", "ours", "baseline", "variants", "ratios", "scaling", "scaling_per_unit_of_work"} <= set(saved)
     assert saved["ours"]["flops_per_second"] > 0
     plot = Image.open(path.with_suffix(".png"))
@@ -79,7 +79,7 @@ def test_bench_command_prints_the_lever_table_and_writes_json_and_plot(tmp_path,
     assert main([*argv, "--scaling", "off", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "x baseline" in printed and "2,366,426 parameters" in printed and "50-step generation" in printed
-    assert json.loads(out.read_text())["setup"]["frames"] == 2
+    assert json.loads(out.read_text(encoding="utf-8"))["setup"]["frames"] == 2
     assert not out.with_suffix(".png").exists()
 
 

@@ -33,7 +33,9 @@ THIRD_PARTY_NOISE = ("accelerate", "CLIPImageProcessor", "torchvision", "Writing
 def run_python(*args, cwd=REPO):
     """`python ARGS` with this checkout's library first on the path, whatever the working folder."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, encoding="utf-8", timeout=300
+    )
 
 
 def run_cli(*args, cwd=REPO):
@@ -71,7 +73,7 @@ def test_info_describes_a_puppet_master_file(tiny_unet, tmp_path):
 
 def test_info_on_a_wrong_file_is_a_clear_error_not_a_traceback(tmp_path, capsys):
     path = tmp_path / "notes.safetensors"
-    path.write_text("hello, this is not a model file at all")
+    path.write_text("hello, this is not a model file at all", encoding="utf-8")
     assert main(["info", str(path)]) == 2
     error = capsys.readouterr().err
     assert "not a safetensors file" in error and "Traceback" not in error
@@ -82,7 +84,7 @@ def test_generate_writes_a_video_at_the_original_resolution(tiny_unet_file, tiny
     image.save(tmp_path / "image.png")
     mask.save(tmp_path / "mask.png")
     drags = {"version": 1, "width": 96, "height": 80, "drags": [{"points": [[45, 25], [40, 15], [45, 10]]}]}
-    (tmp_path / "drags.json").write_text(json.dumps(drags))
+    (tmp_path / "drags.json").write_text(json.dumps(drags), encoding="utf-8")
     out = tmp_path / "video.mp4"
     result = run_cli(
         "generate", "--image", str(tmp_path / "image.png"), "--mask", str(tmp_path / "mask.png"),
@@ -99,7 +101,7 @@ def test_generate_writes_a_video_at_the_original_resolution(tiny_unet_file, tiny
 def test_generate_with_bad_drags_says_why(tiny_unet_file, tiny_svd_folder, tmp_path):
     image, _ = demo_image()
     image.save(tmp_path / "image.png")
-    (tmp_path / "drags.json").write_text(json.dumps([[{"x": 1, "y": 1}, {"x": 500, "y": 1}]]))
+    (tmp_path / "drags.json").write_text(json.dumps([[{"x": 1, "y": 1}, {"x": 500, "y": 1}]]), encoding="utf-8")
     result = run_cli(
         "generate", "--image", str(tmp_path / "image.png"), "--drags", str(tmp_path / "drags.json"),
         "--unet", str(tiny_unet_file), "--svd", str(tiny_svd_folder), "--out", str(tmp_path / "x.mp4"),

@@ -28,7 +28,9 @@ print("torch imported:", "torch" in sys.modules)
 
 def probe(*args: str) -> subprocess.CompletedProcess:
     """main(args) in a fresh interpreter, reporting whether it imported torch."""
-    return subprocess.run([sys.executable, "-c", PROBE, *args], cwd=REPO, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", PROBE, *args], cwd=REPO, capture_output=True, text=True, timeout=120, encoding="utf-8"
+    )
 
 
 def test_help_and_argument_errors_never_import_torch():
@@ -93,7 +95,9 @@ def test_help_is_complete(capsys, monkeypatch):
 def inputs(tmp_path):
     image, _ = demo_image()
     image.save(tmp_path / "image.png")
-    (tmp_path / "drags.json").write_text(json.dumps({"version": 1, "width": 96, "height": 80, "drags": []}))
+    (tmp_path / "drags.json").write_text(
+        json.dumps({"version": 1, "width": 96, "height": 80, "drags": []}), encoding="utf-8"
+    )
     return ["--image", str(tmp_path / "image.png"), "--drags", str(tmp_path / "drags.json")]
 
 

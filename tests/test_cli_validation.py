@@ -16,7 +16,7 @@ def files(tmp_path, tiny_unet_file, tiny_svd_folder, monkeypatch):
     image, mask = demo_image()
     image.save(tmp_path / "image.png")
     mask.save(tmp_path / "mask.png")
-    (tmp_path / "drags.json").write_text(json.dumps(DEMO_DRAGS))
+    (tmp_path / "drags.json").write_text(json.dumps(DEMO_DRAGS), encoding="utf-8")
 
     def no_loading(*args, **kwargs):
         raise AssertionError("a model was loaded although an input was bad")
@@ -37,7 +37,7 @@ def run(files, capsys, *extra, **replace):
 
 def write(files, name, content):
     path = files["root"] / name
-    path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+    path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content, encoding="utf-8")
     return path
 
 

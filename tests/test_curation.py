@@ -35,7 +35,7 @@ def test_metrics_of_a_known_motion():
 def test_random_forest_learns_the_labels_and_round_trips(tmp_path):
     rng = np.random.default_rng(0)
     path = tmp_path / "labels.csv"
-    with path.open("w", newline="") as handle:
+    with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=[*METRIC_NAMES, "keep"])
         writer.writeheader()
         for _ in range(120):
@@ -48,7 +48,7 @@ def test_random_forest_learns_the_labels_and_round_trips(tmp_path):
     assert classifier.keep(probe).tolist() == [False, True, False]
     classifier.save(tmp_path / "forest.pkl")
     assert AnimationClassifier.load(tmp_path / "forest.pkl").keep(probe).tolist() == [False, True, False]
-    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n", encoding="utf-8")
     with pytest.raises(ValueError, match="needs a header with clip_box_x"):
         AnimationClassifier().fit_csv(tmp_path / "bad.csv")
 

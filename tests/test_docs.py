@@ -109,7 +109,9 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUTF8": "1"}
-    result = subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=900, encoding="utf-8"
+    )
     assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result
 

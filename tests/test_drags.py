@@ -133,7 +133,7 @@ def test_shared_js_vectors_match_python():
     """tests/js/vectors.json is what both resamplers must produce (the JS side checks it with node --test)."""
     from support import REPO
 
-    cases = json.loads((REPO / "tests" / "js" / "vectors.json").read_text())["cases"]
+    cases = json.loads((REPO / "tests" / "js" / "vectors.json").read_text(encoding="utf-8"))["cases"]
     for case in cases:
         ours = resample_path(case["points"], case["frames"], case.get("times"))
         assert np.allclose(ours, case["expected"], rtol=0, atol=1e-12), case["points"]

@@ -181,7 +181,7 @@ def write_synthetic_clips(folder, count=2):
             "drags": random_drags(1, 14, seed=index)[0],
         }
         save_file(tensors, str(folder / f"{index:05d}.safetensors"))
-        (folder / f"{index:05d}.json").write_text(json.dumps({"category": "Synthetic"}))
+        (folder / f"{index:05d}.json").write_text(json.dumps({"category": "Synthetic"}), encoding="utf-8")
     return folder
 
 
@@ -201,11 +201,11 @@ def test_evaluation_writes_tables_and_side_by_side_videos(eval_unet, tiny_svd_fo
     assert [c.clip for c in report.clips] == ["00000", "00001"]
     assert all(math.isfinite(value) for c in report.clips for value in (c.psnr, c.ssim, c.lpips, c.motion_error_drags))
     assert report.fvd is not None and math.isfinite(report.fvd)
-    with (tmp_path / "out" / "results.csv").open() as handle:
+    with (tmp_path / "out" / "results.csv").open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert [row["clip"] for row in rows] == ["00000", "00001", "mean"]
     assert float(rows[-1]["psnr"]) == pytest.approx((report.clips[0].psnr + report.clips[1].psnr) / 2)
-    assert "FVD over 2 clips" in (tmp_path / "out" / "results.md").read_text()
+    assert "FVD over 2 clips" in (tmp_path / "out" / "results.md").read_text(encoding="utf-8")
     import av
 
     with av.open(str(tmp_path / "out" / "clips" / "00000.mp4")) as container:
@@ -224,7 +224,12 @@ def test_the_evaluation_command_checks_its_sampler_options_as_generate_does(tmp_
     missing = str(tmp_path / "missing")
     command = ["--data", missing, "--unet", missing, "--svd", missing, "--out", str(tmp_path / "out"), *option]
     result = subprocess.run(
-        [sys.executable, "-m", "training.evaluation", *command], cwd=REPO, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "training.evaluation", *command],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        encoding="utf-8",
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert f"error: {message}" in result.stderr

@@ -48,7 +48,7 @@ def faults_per_buffer(buffers=4):
 
 
 def resident():
-    with open("/proc/self/statm") as statm:
+    with open("/proc/self/statm", encoding="utf-8") as statm:
         return int(statm.read().split()[1]) * PAGE
 
 
@@ -95,7 +95,7 @@ def measured() -> dict:
         capture_output=True,
         text=True,
         timeout=300,
-        check=True,
+        check=True, encoding="utf-8",
     )
     return json.loads(result.stdout.strip().splitlines()[-1])
 

@@ -154,7 +154,7 @@ def test_files_are_loaded_upright_or_refused_with_the_reason(tmp_path):
     image.save(tmp_path / "rotated.jpg", exif=exif)
     assert load_image(tmp_path / "rotated.jpg").size == (20, 40)
     (tmp_path / "empty.png").write_bytes(b"")
-    (tmp_path / "text.png").write_text("not an image")
+    (tmp_path / "text.png").write_text("not an image", encoding="utf-8")
     image.save(tmp_path / "whole.png")
     (tmp_path / "cut.png").write_bytes((tmp_path / "whole.png").read_bytes()[:60])
     for name, message in [
@@ -214,7 +214,9 @@ def test_the_crops_memory_follows_its_square_not_the_image():
     """In a fresh interpreter: an 8000 px image (192 MB RGB, 256 MB float mask). Compositing or padding the whole
     image costs GBs (2.7 GiB before the crop cut only its square); a 220 px square costs the box search's
     image-sized boolean (64 MB), and the whole-image square (8000 px, reduced by 2) stays under 4096^2 x 4 x 3."""
-    run = subprocess.run([sys.executable, "-c", CROP_MEMORY], capture_output=True, text=True, cwd=REPO, check=True)
+    run = subprocess.run(
+        [sys.executable, "-c", CROP_MEMORY], capture_output=True, text=True, cwd=REPO, check=True, encoding="utf-8"
+    )
     small_object, whole_image = map(int, run.stdout.split())
     assert small_object < 128 and whole_image < 192, run.stdout
 

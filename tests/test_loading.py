@@ -48,7 +48,7 @@ def test_official_layout_file_loads_strictly_with_a_config(tiny_config, tiny_une
     path = tmp_path / "model.safetensors"
     save_file({k: v.contiguous() for k, v in tiny_unet.state_dict().items()}, str(path), metadata={"format": "pt"})
     assert same_weights(load_unet(path, config=tiny_config), tiny_unet)
-    (tmp_path / "config.json").write_text(json.dumps(tiny_config))
+    (tmp_path / "config.json").write_text(json.dumps(tiny_config), encoding="utf-8")
     assert same_weights(load_unet(path, config=tmp_path / "config.json"), tiny_unet)
 
 
@@ -111,7 +111,9 @@ def test_pickle_lfs_pointer_garbage_and_missing_files_are_recognised(tiny_unet, 
     with pytest.raises(CheckpointError, match="PyTorch pickle"):
         load_unet(pickle_path)
     pointer = tmp_path / "pointer.safetensors"
-    pointer.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:7aa2\nsize 6703457048\n")
+    pointer.write_text(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:7aa2\nsize 6703457048\n", encoding="utf-8"
+    )
     with pytest.raises(CheckpointError, match="Git-LFS pointer"):
         load_unet(pointer)
     garbage = tmp_path / "garbage.safetensors"

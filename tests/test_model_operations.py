@@ -59,7 +59,7 @@ CAST_OPS = types.SimpleNamespace(
 
 @pytest.fixture(scope="module")
 def official_config() -> dict:
-    return json.loads(shared_path("fixtures/tiny_unet_config.json").read_text())
+    return json.loads(shared_path("fixtures/tiny_unet_config.json").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")

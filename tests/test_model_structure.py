@@ -11,7 +11,7 @@ from support import shared_path
 
 
 def test_state_dict_matches_official_manifest():
-    manifest = json.loads(shared_path("reference/official_unet_manifest.json").read_text())
+    manifest = json.loads(shared_path("reference/official_unet_manifest.json").read_text(encoding="utf-8"))
     with torch.device("meta"):
         model = PuppetMasterUNet(**{k: v for k, v in manifest["config"].items() if not k.startswith("_")})
     state = model.state_dict()

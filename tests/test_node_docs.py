@@ -17,7 +17,7 @@ from nodes import NODES_BY_ID
 from support import REPO
 
 LANGUAGES = ("en", "zh")
-LOCALES = {lang: json.loads((REPO / "locales" / lang / "main.json").read_text()) for lang in LANGUAGES}
+LOCALES = {lang: json.loads((REPO / "locales" / lang / "main.json").read_text(encoding="utf-8")) for lang in LANGUAGES}
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -67,7 +67,7 @@ def assert_describes_every_socket(page: str, path: Path, node: str, sections: tu
 def test_help_page_covers_the_node(node):
     path = REPO / "web" / "docs" / f"{node}.md"
     assert path.is_file(), f"write {path.relative_to(REPO)} (what it does, inputs, outputs, a tip)"
-    page = path.read_text()
+    page = path.read_text(encoding="utf-8")
     assert page.startswith(f"# {display_name(node)}\n")
     assert_describes_every_socket(page, path, node, ("## Inputs", "## Outputs", "## Tip"))
 
@@ -77,7 +77,7 @@ def test_chinese_help_page_covers_the_node(node):
     """The frontend asks for docs/<Node>/<locale>.md first, then docs/<Node>.md."""
     path = REPO / "web" / "docs" / node / "zh.md"
     assert path.is_file(), f"write {path.relative_to(REPO)} (the Chinese help page)"
-    page = path.read_text()
+    page = path.read_text(encoding="utf-8")
     assert page.startswith(f"# {LOCALES['zh']['nodeDefs'][node]['display_name']}\n") and CJK.search(page)
     assert_describes_every_socket(page, path, node, ("## 输入", "## 输出", "## 提示"))
 
@@ -88,7 +88,7 @@ def test_help_pages_say_which_inputs_are_advanced(node):
     advanced = [item.id for item in NODES_BY_ID[node].define_schema().inputs if item.advanced]
     pages = ((f"{node}.md", "## Inputs", "## Outputs", "Advanced"), (f"{node}/zh.md", "## 输入", "## 输出", "高级"))
     for page, start, end, word in pages:
-        inputs_section = (REPO / "web" / "docs" / page).read_text().split(start, 1)[1].split(end, 1)[0]
+        inputs_section = (REPO / "web" / "docs" / page).read_text(encoding="utf-8").split(start, 1)[1].split(end, 1)[0]
         lines = {line.split("`")[1]: line for line in inputs_section.splitlines() if line.startswith("- `")}
         for name in advanced:
             assert word in lines[name], f"web/docs/{page}: say that {name!r} is an advanced input"
@@ -96,8 +96,8 @@ def test_help_pages_say_which_inputs_are_advanced(node):
 
 def test_pages_of_nodes_that_use_the_weights_state_their_licence():
     for node in ("PuppetMasterLoader", "PuppetMasterSampler"):
-        assert "CC-BY-NC-SA-4.0" in (REPO / "web" / "docs" / f"{node}.md").read_text()
-        assert "CC-BY-NC-SA-4.0" in (REPO / "web" / "docs" / node / "zh.md").read_text()
+        assert "CC-BY-NC-SA-4.0" in (REPO / "web" / "docs" / f"{node}.md").read_text(encoding="utf-8")
+        assert "CC-BY-NC-SA-4.0" in (REPO / "web" / "docs" / node / "zh.md").read_text(encoding="utf-8")
 
 
 def test_no_help_page_without_a_node():

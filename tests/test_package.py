@@ -32,7 +32,7 @@ def test_comfyui_entry_imports_as_a_package_without_comfyui():
 
 
 def imported_modules(path):
-    tree = ast.parse(path.read_text())
+    tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             yield from (alias.name for alias in node.names)
@@ -48,8 +48,10 @@ def test_library_never_imports_comfyui():
 
 
 def test_requirements_match_pyproject_and_never_pin_torch():
-    requirements = [line.strip() for line in (REPO / "requirements.txt").read_text().splitlines() if line.strip()]
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    requirements = [
+        line.strip() for line in (REPO / "requirements.txt").read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     assert project["project"]["dependencies"] == requirements
     for requirement in requirements:
         name = requirement.split(">=")[0].lower()
@@ -58,20 +60,20 @@ def test_requirements_match_pyproject_and_never_pin_torch():
 
 
 def test_comfy_registry_metadata():
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     assert isinstance(project["project"]["license"], dict)
     assert {"PublisherId", "DisplayName", "Icon", "requires-comfyui"} <= set(project["tool"]["comfy"])
     assert not (REPO / "install.py").exists()
 
 
 def test_packaged_tiny_config_is_the_official_one():
-    assert tiny_unet_config() == json.loads(shared_path("fixtures/tiny_unet_config.json").read_text())
+    assert tiny_unet_config() == json.loads(shared_path("fixtures/tiny_unet_config.json").read_text(encoding="utf-8"))
 
 
 def test_ci_runs_the_readme_test_command():
-    readme = (REPO / "README.md").read_text()
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert "bash scripts/test.sh" in readme and "bash scripts/demo.sh" in readme
-    assert "bash scripts/test.sh" in (REPO / ".ci" / "run").read_text()
+    assert "bash scripts/test.sh" in (REPO / ".ci" / "run").read_text(encoding="utf-8")
 
 
 def test_the_suite_runs_in_a_clone_whose_folder_name_is_not_a_python_identifier(tmp_path):
@@ -81,7 +83,7 @@ def test_the_suite_runs_in_a_clone_whose_folder_name_is_not_a_python_identifier(
     shutil.copytree(REPO, clone, ignore=skipped, symlinks=True)
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_drags.py"],
-        cwd=clone, capture_output=True, text=True, timeout=300,
+        cwd=clone, capture_output=True, text=True, timeout=300, encoding="utf-8",
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     summary = result.stdout.strip().splitlines()[-1]
@@ -105,7 +107,7 @@ print(sorted(name for name in ("torch", "diffusers", "transformers") if name in 
 def imports_after(code: str) -> list[str]:
     """Which of torch, diffusers, transformers a fresh interpreter has imported after running `code`."""
     result = subprocess.run([sys.executable, "-c", IMPORTED.format(code=code)], cwd=REPO, capture_output=True,
-                            text=True, timeout=120)  # fmt: skip
+                            text=True, timeout=120, encoding="utf-8")  # fmt: skip
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1].replace("'", '"'))
 

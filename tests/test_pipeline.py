@@ -78,7 +78,7 @@ def test_missing_or_incomplete_svd_folders_say_which_files_go_where(tmp_path, ti
     with pytest.raises(EncoderLoadError, match="(?s)SVD folder not found.*vae/config.json"):
         load_svd_encoders(tmp_path / "nowhere")
     (tmp_path / "partial" / "vae").mkdir(parents=True)
-    (tmp_path / "partial" / "vae" / "config.json").write_text("{}")
+    (tmp_path / "partial" / "vae" / "config.json").write_text("{}", encoding="utf-8")
     with pytest.raises(EncoderLoadError, match="lacks vae/diffusion_pytorch_model.safetensors, image_encoder/config"):
         load_svd_encoders(tmp_path / "partial")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -12,7 +12,7 @@ import tomllib
 
 from support import REPO
 
-PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
 COMFY = PYPROJECT["tool"]["comfy"]
 MODEL_FOLDERS = {"puppet_master", "checkpoints", "diffusers"}
 FORBIDDEN_CALLS = {"eval", "exec", "compile", "__import__"}
@@ -24,7 +24,7 @@ FORBIDDEN_ATTRIBUTES = {"system", "popen", "spawnv", "spawnl", "execv", "execvp"
 def git(*args: str) -> list[str]:
     if shutil.which("git") is None or not (REPO / ".git").exists():
         pytest.skip("the archive is made from git-tracked files: needs git and a checkout")
-    result = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True)
+    result = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True, encoding="utf-8")
     return result.stdout.splitlines()
 
 
@@ -78,7 +78,7 @@ def test_archive_keeps_the_pack_and_leaves_out_dev_tooling():
 
 def forbidden_uses(path) -> list[str]:
     found = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FORBIDDEN_CALLS:
             found.append(f"{node.func.id}() line {node.lineno}")
         elif isinstance(node, ast.Import | ast.ImportFrom):
@@ -100,7 +100,9 @@ def test_shipped_python_has_no_eval_exec_subprocess_or_pip():
 
 def test_the_checker_finds_what_it_looks_for(tmp_path):
     sample = tmp_path / "sample.py"
-    sample.write_text("import subprocess\nimport os\nos.system('x')\neval('1')\nHELP = 'run pip install foo'\n")
+    sample.write_text(
+        "import subprocess\nimport os\nos.system('x')\neval('1')\nHELP = 'run pip install foo'\n", encoding="utf-8"
+    )
     assert len(forbidden_uses(sample)) == 4
 
 
@@ -112,5 +114,6 @@ def test_comfy_node_validate_security_rules_pass_on_the_archive():
         cwd=REPO,
         capture_output=True,
         text=True,
+        encoding="utf-8",
     )
     assert result.returncode == 0, result.stdout + result.stderr

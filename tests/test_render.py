@@ -66,7 +66,12 @@ BUILD_AND_RENDER = textwrap.dedent(
 
 def test_box_with_a_hinged_lid_renders_and_only_the_lid_moves(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-c", BUILD_AND_RENDER, str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", BUILD_AND_RENDER, str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        encoding="utf-8",
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     object_dir = tmp_path / "renders" / "box"

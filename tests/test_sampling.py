@@ -30,7 +30,9 @@ def assert_within_float32_ulps(actual: torch.Tensor, expected: list[float], ulps
 def test_schedule_is_svds(steps):
     """The official schedule to within 2 float32 ulps: numpy 1.26 and 2.x round the Karras ramp differently in
     its last bit (the fixture was made with numpy 2; a fresh environment with bpy pins numpy < 2)."""
-    expected = json.loads(shared_path("fixtures/svd_euler_karras_schedule.json").read_text())["schedules"][steps]
+    expected = json.loads(shared_path("fixtures/svd_euler_karras_schedule.json").read_text(encoding="utf-8"))[
+        "schedules"
+    ][steps]
     schedule = karras_schedule(int(steps))
     assert_within_float32_ulps(schedule.sigmas, expected["sigmas"], ulps=2)
     assert_within_float32_ulps(schedule.timesteps, expected["timesteps"], ulps=2)

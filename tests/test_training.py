@@ -262,7 +262,7 @@ def test_two_processes_train_exactly_like_one_process_with_accumulation(dataset_
     """`accelerate launch` with 2 CPU processes (gloo on loopback) = 1 process accumulating 2 micro-batches."""
     config = asdict(config_for(dataset_root, svd_unet_folder, tmp_path, steps=2, checkpoint_every=2, mixture=None))
     config_file = tmp_path / "train.json"
-    config_file.write_text(json.dumps({k: v for k, v in config.items() if k != "output"}))
+    config_file.write_text(json.dumps({k: v for k, v in config.items() if k != "output"}), encoding="utf-8")
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     train = ["-m", "training.train", "--config", str(config_file), "--output"]
     with socket.socket() as probe:
@@ -284,7 +284,9 @@ def test_two_processes_train_exactly_like_one_process_with_accumulation(dataset_
         "two": [*launch, *train, str(tmp_path / "two")],
     }
     for name, command in runs.items():
-        result = subprocess.run(command, env=environment, cwd=REPO, capture_output=True, text=True, timeout=300)
+        result = subprocess.run(
+            command, env=environment, cwd=REPO, capture_output=True, text=True, timeout=300, encoding="utf-8"
+        )
         assert result.returncode == 0, name + result.stderr[-3000:]
     one, two = (load_file(str(tmp_path / run / "checkpoints" / "step_0000002" / "model.safetensors")) for run in runs)
     initial = unet_from_svd(svd_unet_folder, config=DRAG_MODULES)
@@ -297,7 +299,7 @@ def test_config_errors_are_clear(dataset_root, svd_unet_folder, tmp_path):
     with pytest.raises(ValueError, match="effective_batch 3 is not a multiple"):
         config_for(dataset_root, svd_unet_folder, tmp_path, effective_batch=3, batch_size=2).accumulation_steps(1)
     config_file = tmp_path / "train.json"
-    config_file.write_text(json.dumps({"data": ["x"], "output": "o", "init": "i", "steps": 9}))
+    config_file.write_text(json.dumps({"data": ["x"], "output": "o", "init": "i", "steps": 9}), encoding="utf-8")
     assert parse_config(["--config", str(config_file), "--steps", "3"]).steps == 3
     parsed = parse_config(["--config", str(config_file), "--mixture", "uniform", "--input-scaling", "official"])
     assert parsed.mixture is None and parsed.input_scaling == "official"

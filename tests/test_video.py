@@ -79,7 +79,7 @@ def test_bad_frame_rates_are_refused_before_writing(tmp_path, fps):
 
 def test_an_output_that_cannot_be_written_is_named(tmp_path):
     blocker = tmp_path / "file"
-    blocker.write_text("")
+    blocker.write_text("", encoding="utf-8")
     with pytest.raises(ValueError, match="is not a writable folder"):
         check_output(blocker / "clip.mp4", 7)
     with pytest.raises(ValueError, match="is a folder"):

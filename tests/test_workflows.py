@@ -78,7 +78,7 @@ def check_widget(node_type, name, value):
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_ui_workflow_matches_the_nodes(path):
-    workflow = json.loads(path.read_text())
+    workflow = json.loads(path.read_text(encoding="utf-8"))
     nodes = {node["id"]: node for node in workflow["nodes"]}
     for node in nodes.values():
         node_type = node["type"]
@@ -108,8 +108,8 @@ def test_ui_workflow_matches_the_nodes(path):
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_api_workflow_is_the_same_graph(path):
-    ui = json.loads(path.read_text())
-    api = json.loads((path.parent / "api" / f"{path.stem}.api.json").read_text())
+    ui = json.loads(path.read_text(encoding="utf-8"))
+    api = json.loads((path.parent / "api" / f"{path.stem}.api.json").read_text(encoding="utf-8"))
     queued = {n["id"]: n["type"] for n in ui["nodes"] if n["type"] not in FRONTEND_ONLY}
     assert {int(k): v["class_type"] for k, v in api.items()} == queued
     ui_links = {
@@ -143,10 +143,10 @@ def test_the_documented_workflows_exist():
         "puppet_master_svd_checkpoint",
         "puppet_master_sam3",
     }
-    native = json.loads((EXAMPLES / "puppet_master_native.json").read_text())
+    native = json.loads((EXAMPLES / "puppet_master_native.json").read_text(encoding="utf-8"))
     assert {"ImageOnlyCheckpointLoader", "PuppetMasterConditioning", "KSampler"} <= {n["type"] for n in native["nodes"]}
     assert "PuppetMasterSampler" not in {n["type"] for n in native["nodes"]}
-    svd = json.loads((EXAMPLES / "puppet_master_svd_checkpoint.json").read_text())
+    svd = json.loads((EXAMPLES / "puppet_master_svd_checkpoint.json").read_text(encoding="utf-8"))
     assert "PuppetMasterSVDEncoders" not in {n["type"] for n in svd["nodes"]}
 
 

@@ -47,7 +47,7 @@ class AnimationSpec:
 
     @property
     def name(self) -> str:
-        """The clip's path below the dataset root, without suffix."""
+        """The clip's name in messages: object/action (its file is `<object>/<action>.safetensors` under the root)."""
         return f"{self.object_id}/{self.action}"
 
     @property
@@ -150,7 +150,7 @@ def run_precompute(
     out = Path(out)
     written = skipped = 0
     for spec in specs[index::count]:
-        target = out / f"{spec.name}.safetensors"
+        target = out / spec.object_id / f"{spec.action}.safetensors"
         if target.is_file():
             skipped += 1
             continue

@@ -8,6 +8,7 @@ code paths as a real generation; the tests build their tiny models with the same
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -100,9 +101,11 @@ def _check_drag_cache(model: PuppetMasterUNet, frames: int, steps: int) -> bool:
     return ok
 
 
-def offline_generate_command(folder: str | Path = "outputs", python: str = ".venv/bin/python") -> str:
-    """The `generate` command that runs on the tiny weights and demo inputs `run_selfcheck` leaves in `folder`."""
+def offline_generate_command(folder: str | Path = "outputs", python: str | None = None) -> str:
+    """The `generate` command that runs on the tiny weights and demo inputs `run_selfcheck` leaves in `folder`
+    (with the project's .venv Python, as scripts/demo.sh makes it, unless `python` is given)."""
     folder = Path(folder)
+    python = python or str(Path(".venv", "Scripts", "python") if os.name == "nt" else Path(".venv", "bin", "python"))
     return (
         f"{python} -m puppet_master generate --image {folder / 'demo.png'} --mask {folder / 'demo_mask.png'} "
         f"--drags {folder / 'demo_drags.json'} --unet {folder / 'tiny_puppet_master.safetensors'} "

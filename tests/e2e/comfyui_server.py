@@ -47,7 +47,7 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = root / "server.log"
-        self.log = self.log_path.open("w")
+        self.log = self.log_path.open("w", encoding="utf-8")
         config = root / "extra_model_paths.yaml"
         config.write_text(
             "puppet_master_e2e:\n"
@@ -57,7 +57,7 @@ class Server:
             "  diffusers: models/diffusers\n"
             "  checkpoints: models/checkpoints\n"
             "  loras: models/loras\n"
-            "  diffusion_models: models/diffusion_models\n"
+            "  diffusion_models: models/diffusion_models\n", encoding="utf-8"
         )
         command = [
             os.environ.get("COMFYUI_PYTHON", sys.executable), "main.py", "--cpu", "--disable-api-nodes",
@@ -81,7 +81,7 @@ class Server:
         raise RuntimeError(f"ComfyUI did not start; log:\n{self.log_text()[-4000:]}")
 
     def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        return self.log_path.read_text(errors="replace", encoding="utf-8")
 
     def get(self, path: str):
         with urllib.request.urlopen(self.url + path, timeout=30) as response:
@@ -165,7 +165,7 @@ class Server:
             env["COMFYUI_FRONTEND_VERSION"] = frontend_version
         result = subprocess.run(
             [node, "--test", str(REPO / "tests" / "js" / script)], env=env, capture_output=True, text=True,
-            timeout=900,
+            timeout=900, encoding="utf-8",
         )  # fmt: skip
         assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
         return result.stdout

@@ -48,7 +48,7 @@ def tiny_checkpoint(folder: Path) -> Path:
     from puppet_master.loading import save_unet
     from puppet_master.model import PuppetMasterUNet
 
-    config = json.loads((SHARED / "fixtures" / "tiny_unet_config.json").read_text())
+    config = json.loads((SHARED / "fixtures" / "tiny_unet_config.json").read_text(encoding="utf-8"))
     model = PuppetMasterUNet(**config)
     weights = load_file(SHARED / "fixtures" / "tiny_unet_weights.safetensors")
     model.load_state_dict({name: value.to(torch.float32) for name, value in weights.items()})
@@ -219,7 +219,7 @@ def main() -> None:
             "drag_work": drag_work_counts(pack, checkpoint),
             "torch_compile": torch_compile(pack, checkpoint),
         }
-    out.write_text(json.dumps(report, indent=1))
+    out.write_text(json.dumps(report, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,10 @@ def runnable_on_tiny_weights() -> list[str]:
     """Every example workflow except those that need a real svd.safetensors (see NEEDS_REAL_WEIGHTS)."""
     names = []
     for path in sorted(WORKFLOWS.glob("*.api.json")):
-        if not {node["class_type"] for node in json.loads(path.read_text()).values()} & NEEDS_REAL_WEIGHTS:
+        if (
+            not {node["class_type"] for node in json.loads(path.read_text(encoding="utf-8")).values()}
+            & NEEDS_REAL_WEIGHTS
+        ):
             names.append(path.name.removesuffix(".api.json"))
     return names
 
@@ -77,7 +80,7 @@ def accepts(declared_type: object, output_type: str) -> bool:
 @pytest.mark.parametrize("path", sorted(WORKFLOWS.glob("*.api.json")), ids=lambda path: path.name)
 def test_workflows_match_the_servers_object_info(server, path):
     info = server.get("/object_info")
-    prompt = json.loads(path.read_text())
+    prompt = json.loads(path.read_text(encoding="utf-8"))
     for node_id, node in prompt.items():
         assert node["class_type"] in info, f"{path.name} node {node_id}: {node['class_type']} is unknown to the server"
         declared = declared_inputs(info[node["class_type"]]["input"], node["inputs"])
@@ -101,7 +104,7 @@ def test_ui_workflows_match_the_servers_object_info(server, path):
     source gives and its target takes (the widget values are its API twin's, checked above and, as the frontend
     queues them, in tests/js/comfyui.test.mjs)."""
     info = server.get("/object_info")
-    workflow = json.loads(path.read_text())
+    workflow = json.loads(path.read_text(encoding="utf-8"))
     nodes = {node["id"]: node for node in workflow["nodes"]}
     for node in nodes.values():
         assert node["type"] in info or node["type"] in FRONTEND_ONLY, f"{path.name}: {node['type']} is unknown"

@@ -42,10 +42,10 @@ def native_report(tmp_path_factory) -> dict:
     env = {**os.environ, "PUPPET_MASTER_SHARED": str(SHARED)}
     result = subprocess.run(
         [python, str(REPO / "tests" / "e2e" / "native_checks.py"), str(out)],
-        env=env, capture_output=True, text=True, timeout=3000,
+        env=env, capture_output=True, text=True, timeout=3000, encoding="utf-8",
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
-    return json.loads(out.read_text())
+    return json.loads(out.read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize("run", ["steps4_maxg3", "steps3_maxg1"])

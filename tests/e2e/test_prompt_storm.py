@@ -185,7 +185,7 @@ def test_a_storm_of_malformed_prompts_gets_clear_errors_and_the_server_survives(
         answers.append(f"core {name} -> HTTP {status}")
     report = REPO / "outputs" / "prompt_storm.txt"
     report.parent.mkdir(exist_ok=True)
-    report.write_text("\n".join(answers) + "\n")
+    report.write_text("\n".join(answers) + "\n", encoding="utf-8")
     print(f"{len(cases)} malformed prompts answered ({len(unclear)} unclearly); see {report}")
     assert server.process.poll() is None, "the server died during the storm"
     assert not unclear, "\n".join(unclear)

@@ -32,7 +32,7 @@ def test_the_template_listing_holds_the_example_workflows(server):
     assert sorted(listing[pack_folder(server)]) == TEMPLATES  # the API twins in api/ are not templates
     for name in TEMPLATES:
         body, _ = fetch(server, f"/api/workflow_templates/{pack_folder(server)}/{name}.json")
-        assert json.loads(body) == json.loads((EXAMPLES / f"{name}.json").read_text())
+        assert json.loads(body) == json.loads((EXAMPLES / f"{name}.json").read_text(encoding="utf-8"))
         thumbnail, kind = fetch(server, f"/api/workflow_templates/{pack_folder(server)}/{name}.jpg")
         assert kind == "image/jpeg" and thumbnail == (EXAMPLES / f"{name}.jpg").read_bytes()
 
@@ -48,7 +48,7 @@ def test_help_pages_are_served_where_the_frontend_looks(server):
 def test_both_locales_reach_the_frontend(server):
     translations = server.get("/i18n")
     for lang in ("en", "zh"):
-        ours = json.loads((REPO / "locales" / lang / "main.json").read_text())
+        ours = json.loads((REPO / "locales" / lang / "main.json").read_text(encoding="utf-8"))
         served = translations[lang]["nodeDefs"]
         for node in NODES_BY_ID:
             assert served[node] == ours["nodeDefs"][node], (lang, node)
@@ -81,7 +81,7 @@ def test_comfyuis_own_parser_reads_our_registry_metadata():
     )
     result = subprocess.run(
         [os.environ.get("COMFYUI_PYTHON", "python"), "-c", script, str(REPO)],
-        cwd=comfyui, capture_output=True, text=True, timeout=120,
+        cwd=comfyui, capture_output=True, text=True, timeout=120, encoding="utf-8",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     parsed = json.loads(result.stdout)

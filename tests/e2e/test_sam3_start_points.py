@@ -42,7 +42,7 @@ def core_sam3_detect(server, *positive_coords: str) -> list[dict]:
     request = {"image": str(server.root / "input" / "example.png"), "positive_coords": list(positive_coords)}
     result = subprocess.run(
         [os.environ.get("COMFYUI_PYTHON", "python"), str(SCRIPT)], cwd=COMFYUI, input=json.dumps(request),
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=300, encoding="utf-8",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout.splitlines()[-1])

@@ -82,14 +82,14 @@ def differences(node: str, before: dict, after: dict) -> list[str]:
 
 def test_object_info_keeps_everything_saved_workflows_depend_on(server):
     info = server.get("/object_info")
-    snapshot = json.loads(SNAPSHOT.read_text())
+    snapshot = json.loads(SNAPSHOT.read_text(encoding="utf-8"))
     assert sorted(snapshot) == sorted(NODES_BY_ID)
     found = [change for node, before in snapshot.items() for change in differences(node, before, info[node])]
     assert found == []
 
 
 def test_the_comparison_notices_what_would_break_a_workflow():
-    before = json.loads(SNAPSHOT.read_text())["PuppetMasterSampler"]
+    before = json.loads(SNAPSHOT.read_text(encoding="utf-8"))["PuppetMasterSampler"]
     reordered = json.loads(json.dumps(before))
     required = reordered["input"]["required"]
     reordered["input"]["required"] = {"steps": required.pop("steps"), **required}
@@ -126,9 +126,9 @@ def widget_names(spec: dict) -> list[str]:
 @pytest.mark.parametrize("path", sorted(PREVIOUS_RELEASE.glob("*.json")), ids=lambda path: path.stem)
 def test_previous_release_widget_values_land_on_the_same_inputs(server, path):
     info = server.get("/object_info")
-    api = json.loads((PREVIOUS_RELEASE / "api" / f"{path.stem}.api.json").read_text())
+    api = json.loads((PREVIOUS_RELEASE / "api" / f"{path.stem}.api.json").read_text(encoding="utf-8"))
     checked = 0
-    for node in json.loads(path.read_text())["nodes"]:
+    for node in json.loads(path.read_text(encoding="utf-8"))["nodes"]:
         if node["type"] not in NODES_BY_ID:
             continue
         names = widget_names(info[node["type"]])
@@ -145,7 +145,8 @@ def runnable_previous_prompts() -> list[str]:
     return [
         path.name.removesuffix(".api.json")
         for path in sorted((PREVIOUS_RELEASE / "api").glob("*.api.json"))
-        if not {node["class_type"] for node in json.loads(path.read_text()).values()} & NEEDS_REAL_WEIGHTS
+        if not {node["class_type"] for node in json.loads(path.read_text(encoding="utf-8")).values()}
+        & NEEDS_REAL_WEIGHTS
     ]
 
 

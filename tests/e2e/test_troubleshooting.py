@@ -12,14 +12,14 @@ from torch import zeros
 
 from support import REPO
 
-README = (REPO / "README.md").read_text()
+README = (REPO / "README.md").read_text(encoding="utf-8")
 SIX_DRAGS = json.dumps({"version": 1, "width": 96, "height": 80, "drags": [{"points": [[9, 9], [9, 20]]}] * 6})
 BASIC = REPO / "example_workflows" / "api" / "puppet_master_basic.api.json"
 
 
 def basic_prompt(**changes: object) -> dict:
     """The basic workflow on the tiny weights, with {"node_id/input": value} changes (None removes an input)."""
-    prompt = json.loads(BASIC.read_text())
+    prompt = json.loads(BASIC.read_text(encoding="utf-8"))
     prompt["2"]["inputs"]["unet_name"] = "tiny.safetensors"
     prompt["3"]["inputs"]["svd_folder"] = "svd_tiny"
     prompt["1"]["inputs"]["image"] = "example.png"

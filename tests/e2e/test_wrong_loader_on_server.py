@@ -14,7 +14,7 @@ from nodes.wrong_loader import EVENT
 from support import REPO
 
 BASIC = REPO / "example_workflows" / "api" / "puppet_master_basic.api.json"
-README = (REPO / "README.md").read_text()
+README = (REPO / "README.md").read_text(encoding="utf-8")
 
 
 DRAWN_ON_EXAMPLE = {"version": 1, "width": 96, "height": 80, "drags": [{"points": [[48, 47], [48, 31]]}]}
@@ -23,7 +23,7 @@ DRAWN_ON_EXAMPLE = {"version": 1, "width": 96, "height": 80, "drags": [{"points"
 
 def core_loader_prompt(unet_name: str) -> dict:
     """The basic workflow with core's UNETLoader in place of Puppet-Master Loader (both give a MODEL)."""
-    prompt = json.loads(BASIC.read_text())
+    prompt = json.loads(BASIC.read_text(encoding="utf-8"))
     prompt["2"] = {"class_type": "UNETLoader", "inputs": {"unet_name": unet_name, "weight_dtype": "default"}}
     prompt["3"]["inputs"]["svd_folder"] = "svd_tiny"
     prompt["1"]["inputs"]["image"] = "example.png"
