@@ -8,10 +8,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const BASE = process.env.COMFYUI_URL;
 const MODELS = { unet_name: process.env.PM_UNET ?? "tiny.safetensors", svd_folder: process.env.PM_SVD ?? "svd_tiny" };
 
@@ -24,10 +23,7 @@ for (const node of workflow.nodes) {
   if (node.type === "PuppetMasterLoader") node.widgets_values[0] = MODELS.unet_name;
   if (node.type === "PuppetMasterSVDEncoders") node.widgets_values[0] = MODELS.svd_folder;
 }
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage({ viewport: { width: 1600, height: 900 } });
   await page.goto(BASE);

@@ -7,9 +7,8 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const BASE = process.env.COMFYUI_URL;
 const EXAMPLES = fileURLToPath(new URL("../../example_workflows/", import.meta.url));
 const ONLY = process.argv.slice(2);
@@ -18,10 +17,7 @@ if (!BASE) {
   console.error("set COMFYUI_URL to a running ComfyUI with this pack installed");
   process.exit(2);
 }
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-});
+const browser = await launchChromium();
 try {
   // A large page (the whole graph at a readable zoom), scaled down to a 1100x640 picture.
   const classic = { "Comfy.VueNodes.Enabled": false }; // the thumbnails show the classic canvas

@@ -13,35 +13,20 @@ import { existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { browserSkip, launchChromium } from "./chromium.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const ARTIFACTS = fileURLToPath(new URL("./artifacts/", import.meta.url));
 const WORKFLOW = JSON.parse(readFileSync(join(REPO, "example_workflows/puppet_master_basic.json"), "utf8"));
-let playwright = null;
-try {
-  playwright = await import("playwright-core");
-} catch {
-  playwright = null;
-}
 
 const base = process.env.COMFYUI_URL;
-const skip = !base
-  ? "set COMFYUI_URL to a real ComfyUI server with this pack (tests/e2e/test_comfyui_server.py and test_newest_frontend.py do)"
-  : !existsSync(CHROMIUM)
-    ? `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`
-    : !playwright
-      ? "playwright-core is not installed (npm install --prefix tests/js)"
-      : false;
+const skip = browserSkip("tests/e2e/test_comfyui_server.py and test_newest_frontend.py");
 
 let browser = null;
 
 before(async () => {
   if (skip) return;
-  browser = await playwright.chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -4,31 +4,19 @@
 // browser with their thumbnails. Needs a real ComfyUI server with this pack: COMFYUI_URL (tests/e2e/test_registry.py
 // sets it). Screenshots go to tests/js/artifacts/.
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { browserSkip, launchChromium } from "./chromium.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const ARTIFACTS = fileURLToPath(new URL("./artifacts/", import.meta.url));
 const BASE = process.env.COMFYUI_URL;
 const NODES = readdirSync(join(REPO, "web/docs")).filter((name) => name.endsWith(".md")).map((name) => name.slice(0, -3));
 const ZH = JSON.parse(readFileSync(join(REPO, "locales/zh/main.json"), "utf8")).nodeDefs;
 const TEMPLATES = readdirSync(join(REPO, "example_workflows")).filter((n) => n.endsWith(".json")).map((n) => n.slice(0, -5));
-let playwright = null;
-try {
-  playwright = await import("playwright-core");
-} catch {
-  playwright = null;
-}
-const skip = !BASE
-  ? "set COMFYUI_URL to a real ComfyUI server with this pack (tests/e2e/test_registry.py does)"
-  : !existsSync(CHROMIUM)
-    ? `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`
-    : !playwright
-      ? "playwright-core is not installed (npm install --prefix tests/js)"
-      : false;
+const skip = browserSkip("tests/e2e/test_registry.py");
 
 let browser = null;
 
@@ -91,10 +79,7 @@ async function select(page, type, infoLabel = "Node Info") {
 before(async () => {
   if (skip) return;
   mkdirSync(ARTIFACTS, { recursive: true });
-  browser = await playwright.chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
