@@ -1,9 +1,9 @@
 // Writes docs/comfyui_running.png, the README's first picture: the mask + paste-back example workflow in the real
 // frontend while it runs (the Drags editor with its drags over the picture, the painted mask hatched; the Sampler
-// running). A dev tool, rerun when the nodes or the frontend change:
+// running). A dev tool, run by scripts/capture_docs.py (which starts the server it needs), or alone:
 //   COMFYUI_URL=http://127.0.0.1:8188 node tests/js/capture_readme_screenshot.mjs
 // against a ComfyUI with this pack, weights named as below (MODELS) and `example.png` in its input folder with
-// the object painted transparent (as the mask editor saves it), e.g. the e2e server of tests/e2e/conftest.py.
+// the object painted transparent (as the mask editor saves it).
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";

@@ -1,5 +1,6 @@
 // Writes example_workflows/<name>.jpg, the thumbnails ComfyUI's template browser shows, as screenshots of each
-// workflow in the real frontend (classic canvas). A dev tool, rerun after changing a workflow's layout:
+// workflow in the real frontend (classic canvas). A dev tool, run by scripts/capture_docs.py (which starts the
+// server it needs), or alone:
 //   COMFYUI_URL=http://127.0.0.1:8188 node tests/js/capture_thumbnails.mjs [NAME ...]
 // against a ComfyUI with this pack installed and `example.png` in its input folder (any picture of an object);
 // NAMEs (e.g. puppet_master_sam3) write only those thumbnails, none writes all.
@@ -20,7 +21,8 @@ if (!BASE) {
 const browser = await launchChromium();
 try {
   // A large page (the whole graph at a readable zoom), scaled down to a 1100x640 picture.
-  const classic = { "Comfy.VueNodes.Enabled": false }; // the thumbnails show the classic canvas
+  // The classic canvas, and no first-run template browser over the graph.
+  const classic = { "Comfy.VueNodes.Enabled": false, "Comfy.TutorialCompleted": true };
   await fetch(`${BASE}/api/settings`, { method: "POST", body: JSON.stringify(classic) });
   const page = await browser.newPage({ viewport: { width: 2200, height: 1280 } });
   await page.goto(BASE);
